@@ -1,0 +1,99 @@
+"""The facade every face calls: `Assistant().ask(...)`, `.stream(...)`, `.index(path)`.
+
+It owns one embedder, one index and (once the first question arrives) one loaded LLM, so a long
+running server pays for loading once. It knows nothing about terminals or web pages.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from langchain_core.language_models.chat_models import BaseChatModel
+
+from .answering import Answer, AnswerChain, Citation, Event, Message, validate_question
+from .embeddings import Embedder
+from .errors import IndexMissingError
+from .index import Index, IndexReport, ProgressCallback
+from .models import make_chat_model, model_label
+from .retrieval import HybridRetriever
+from .settings import Settings
+
+__all__ = ["Assistant"]
+
+
+class Assistant:
+    """Ask questions about the indexed articles and keep the index up to date."""
+
+    def __init__(self, settings: Settings | None = None, *, llm: BaseChatModel | None = None) -> None:
+        self.settings = settings or Settings()
+        self.embedder = Embedder(self.settings)
+        self.store = Index(self.settings, self.embedder)
+        self.retriever = HybridRetriever(index=self.store, settings=self.settings, k=self.settings.top_k)
+        self._llm = llm
+        self._chain: AnswerChain | None = None
+
+    @property
+    def model_name(self) -> str:
+        return model_label(self.settings)
+
+    @property
+    def chain(self) -> AnswerChain:
+        if self._chain is None:
+            if self._llm is None:
+                self._llm = make_chat_model(self.settings)
+            self._chain = AnswerChain(self.retriever, self._llm, self.settings, self.model_name,
+                                      serialize=self.settings.llm_backend == "local")
+        return self._chain
+
+    def warm_up(self) -> None:
+        """Load the embedding model and the LLM now rather than on the first question."""
+        self.embedder.embed_query("warm up")
+        _ = self.chain
+
+    # ------------------------------------------------------------------ asking
+    def stream(self, question: str, history: list[Message] | None = None) -> Iterator[Event]:
+        """Yield `status` and `token` events, then one `answer` event carrying the `Answer`."""
+        question = validate_question(question, self.settings.max_question_chars)
+        if not self.store.exists():
+            raise IndexMissingError(f"No index yet in {self.store.location}. Run `rag index corpus/` (or `make run`) first.")
+        yield from self.chain.stream(question, history)
+
+    def ask(self, question: str, history: list[Message] | None = None) -> Answer:
+        answer: Answer | None = None
+        for event in self.stream(question, history):
+            if event.kind == "answer":
+                answer = event.answer
+        assert answer is not None  # the chain always ends with an answer event
+        return answer
+
+    def search(self, query: str, k: int | None = None) -> list[Citation]:
+        """Retrieval only: the passages the assistant would hand to the LLM."""
+        docs = self.retriever.search(query, k or self.settings.top_k)
+        return [Citation.from_document(i, d) for i, d in enumerate(docs, start=1)]
+
+    # ------------------------------------------------------------------ the index
+    def index(self, path: Path | str, *, rebuild: bool = False, progress: ProgressCallback | None = None,
+              wait: float = 0) -> IndexReport:
+        """Make the index mirror `path` (incremental unless `rebuild`)."""
+        return self.store.update(path, rebuild=rebuild, progress=progress, wait=wait)
+
+    def stats(self) -> dict[str, Any]:
+        return self.store.stats()
+
+    def context(self, citation: Citation, chars: int = 400) -> tuple[str, str, str]:
+        """(text before, the passage, text after), rebuilt from the document's stored passages.
+
+        Passages are exact slices at known offsets, so laying them back at their offsets restores the
+        document; the only gaps are the whitespace between sentences, shown as a space.
+        """
+        pieces = self.store.passages_of(citation.doc_id)
+        length = max((int(m["end"]) for _, m in pieces), default=citation.end)
+        buffer = [" "] * length
+        for text, meta in pieces:
+            start = int(meta["start"])
+            buffer[start:start + len(text)] = text
+        document = "".join(buffer)
+        before = document[max(0, citation.start - chars):citation.start]
+        return before, citation.text, document[citation.end:citation.end + chars]

