@@ -65,8 +65,10 @@ def cmd_ask(args: argparse.Namespace) -> int:
     assistant = Assistant(Settings())
     history = json.loads(Path(args.history).read_text()) if args.history else None
     answer = None
+    streamed = ""
     for event in assistant.stream(args.question, history):
         if event.kind == "token" and not args.json:
+            streamed += event.text
             print(event.text, end="", flush=True)
         elif event.kind == "answer":
             answer = event.answer
@@ -74,8 +76,11 @@ def cmd_ask(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(answer.to_dict(), indent=2, ensure_ascii=False))
         return 0
-    print("\r\033[K" if sys.stdout.isatty() else "\n", end="")
-    print(answer.text)
+    if streamed.strip() != answer.text:
+        # The checked answer differs from the raw stream (citations fixed, or a refusal).
+        print(("\n\nChecked answer: " if streamed else "") + answer.text)
+    else:
+        print()
     if answer.rewritten_question and answer.rewritten_question != answer.question:
         print(f"\n(searched for: {answer.rewritten_question})")
     for c in answer.citations:

@@ -26,6 +26,7 @@ __all__ = ["Embedder", "bundled_model_path"]
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
 
 
 def bundled_model_path() -> Path:
@@ -57,6 +58,9 @@ class Embedder(Embeddings):
                     self._model = load_int8_model(self.model_path, self.settings.model_cache)
                 else:
                     from sentence_transformers import SentenceTransformer
+                    from transformers.utils import logging as hf_logging
+
+                    hf_logging.disable_progress_bar()  # "Loading weights" bars are noise in a CLI
 
                     self._model = SentenceTransformer(str(self.model_path), device="cpu", local_files_only=True)
         return self._model

@@ -1,0 +1,68 @@
+"""Citation checking, refusal detection and question validation: the answer contract in isolation."""
+
+from __future__ import annotations
+
+import pytest
+
+from rag import QuestionError
+from rag.answering import check_citations, ground, is_refusal, validate_question, Citation
+
+
+def test_citations_outside_the_passages_are_removed_and_noted() -> None:
+    text, cited, notes = check_citations("Ammunition [1] and artillery [7].", k=4)
+    assert text == "Ammunition [1] and artillery."
+    assert cited == [1]
+    assert notes == ["removed citation [7]: there were only 4 passages"]
+
+
+def test_grouped_citations_are_split_and_checked() -> None:
+    text, cited, notes = check_citations("Weapons [2, 3, 9].", k=3)
+    assert text == "Weapons [2][3]."
+    assert cited == [2, 3] and len(notes) == 1
+
+
+def test_valid_citations_keep_their_order_without_duplicates() -> None:
+    _, cited, notes = check_citations("A [3]. B [1]. C [3].", k=4)
+    assert cited == [3, 1] and notes == []
+
+
+@pytest.mark.parametrize("text", ["NOT FOUND", "NOT FOUND.", "**NOT FOUND**", "",
+                                  "The passages do not contain this information."])
+def test_refusals_are_recognised(text: str) -> None:
+    assert is_refusal(text)
+
+
+@pytest.mark.parametrize("text", ["Umerov requested ammunition and artillery [1].",
+                                  "Syrskyi signed the documents [2]."])
+def test_answers_are_not_refusals(text: str) -> None:
+    assert not is_refusal(text)
+
+
+def _passage(n: int, text: str) -> Citation:
+    return Citation(n=n, doc_id="d", title="t", source="s", start=0, end=len(text), text=text, score=0.1)
+
+
+def test_grounding_finds_the_passage_that_contains_an_uncited_answer() -> None:
+    passages = [_passage(1, "Macron spoke in Paris."), _passage(2, "Syrskyi signed the documents on Sunday.")]
+    assert ground("Syrskyi signed the documents", passages) == 2
+    assert ground("The moon is made of cheese", passages) is None
+
+
+@pytest.mark.parametrize("question", ["", "   ", "\n\t "])
+def test_empty_question_is_a_clear_error(question: str) -> None:
+    with pytest.raises(QuestionError, match="empty"):
+        validate_question(question, 2000)
+
+
+def test_oversized_question_is_a_clear_error() -> None:
+    with pytest.raises(QuestionError, match="limit is 2000"):
+        validate_question("why " * 1000, 2000)
+
+
+def test_control_characters_are_a_clear_error() -> None:
+    with pytest.raises(QuestionError, match="control characters"):
+        validate_question("What did\x00 Umerov request?", 2000)
+
+
+def test_question_is_trimmed() -> None:
+    assert validate_question("  What did Umerov request?  ", 2000) == "What did Umerov request?"
