@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import RagError
+from .evaluation import add_eval_parser
 from .settings import Settings
 
 __all__ = ["main"]
@@ -123,12 +124,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, default=None, help="default 7860 (RAG_PORT)")
     p.set_defaults(func=cmd_serve)
 
-    try:
-        from .evaluation import add_eval_parser
-    except ImportError:
-        pass
-    else:
-        add_eval_parser(sub)
+    add_eval_parser(sub)
     return parser
 
 
