@@ -4,22 +4,26 @@ A document is the unit of incremental re-indexing: its id is its path relative t
 indexed (or the `_id` of a BEIR line), and its `text` is what chunk offsets point into, so a
 citation can be highlighted in exactly the text we stored.
 
-A file that cannot be read (binary, not UTF-8, empty, too large, a PDF with no text layer, a broken
-JSONL line) becomes a `FileProblem` naming the file and the fix; it never stops the rest. This
-module does not chunk, embed or store anything.
+A file that cannot be read (binary, not UTF-8, empty, too large, a PDF with no text layer or a
+broken one, a broken JSONL line, a name that is not UTF-8, a link pointing outside the folder)
+becomes a `FileProblem` naming the file and the fix; it never stops the rest. `upload_target` turns
+a name chosen by someone else (an upload) into a path that cannot leave its folder. This module
+does not chunk, embed or store anything.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
 
-__all__ = ["SourceDocument", "FileProblem", "LoadResult", "SUPPORTED_SUFFIXES", "load_corpus", "load_file"]
+__all__ = ["SourceDocument", "FileProblem", "LoadResult", "SUPPORTED_SUFFIXES", "load_corpus", "load_file",
+           "upload_target"]
 
 SUPPORTED_SUFFIXES = (".txt", ".md", ".markdown", ".html", ".htm", ".pdf", ".jsonl")
 _FRONT_MATTER = re.compile(r"\A---\s*\n(.*?)\n---\s*\n", re.DOTALL)
@@ -68,13 +72,22 @@ def load_corpus(root: Path | str, *, max_file_mb: float = 20.0) -> LoadResult:
     if root.is_file():
         files, base = [root], root.parent
     else:
-        files = sorted(
-            p for p in root.rglob("*")
-            if p.is_file() and not any(part.startswith(".") for part in p.relative_to(root).parts)
-        )
+        files = sorted(_walk(root))
         base = root
+    inside = base.resolve()
     for path in files:
         rel = path.relative_to(base).as_posix()
+        try:
+            rel.encode("utf-8")
+        except UnicodeEncodeError:
+            # A name that is not UTF-8 cannot be stored as an id (nor printed); show it escaped.
+            shown = rel.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+            result.problems.append(FileProblem(shown, "file name is not valid UTF-8; rename the file"))
+            continue
+        if path.is_symlink() and not path.resolve().is_relative_to(inside):
+            result.problems.append(FileProblem(rel, "is a link to a file outside the folder being indexed; "
+                                                    "copy the file in instead"))
+            continue
         if path.suffix.lower() not in SUPPORTED_SUFFIXES:
             result.problems.append(FileProblem(rel, f"unsupported file type '{path.suffix or '(none)'}'; "
                                                      f"supported: {', '.join(SUPPORTED_SUFFIXES)}"))
@@ -90,6 +103,35 @@ def load_corpus(root: Path | str, *, max_file_mb: float = 20.0) -> LoadResult:
     return result
 
 
+def _walk(root: Path) -> list[Path]:
+    """Regular files under `root`, skipping hidden names; linked folders are not followed (no loops)."""
+    found: list[Path] = []
+    for folder, dirs, names in os.walk(root, followlinks=False):
+        dirs[:] = [d for d in dirs if not d.startswith(".")]
+        for name in names:
+            path = Path(folder) / name
+            if not name.startswith(".") and path.is_file():
+                found.append(path)
+    return found
+
+
+def upload_target(folder: Path | str, filename: str) -> Path:
+    """Where to save a file someone else named: its last path component only, inside `folder`.
+
+    Browsers and clients send names such as `../../etc/x.txt`, `C:\\Users\\a.txt` or `.bashrc`;
+    only the base name is kept, hidden/empty/dot names are refused, and the result is checked to
+    lie inside `folder`. Raises `ValueError` (the message names the file) when there is no safe name.
+    """
+    folder = Path(folder)
+    base = re.split(r"[\\/]", filename)[-1].replace("\x00", "").strip()
+    if not base or base in (".", "..") or base.startswith(".") or any(ord(c) < 32 for c in base):
+        raise ValueError(f"{filename!r} is not a usable file name; rename the file and upload it again")
+    target = (folder / base).resolve()
+    if not target.is_relative_to(folder.resolve()):
+        raise ValueError(f"{filename!r} would be saved outside {folder}; rename the file")
+    return target
+
+
 def load_file(path: Path, doc_id: str, *, max_file_mb: float = 20.0) -> tuple[list[SourceDocument], list[FileProblem]]:
     """One file to documents. Raises `_Unreadable` with a reason the user can act on."""
     try:
@@ -103,7 +145,10 @@ def load_file(path: Path, doc_id: str, *, max_file_mb: float = 20.0) -> tuple[li
     suffix = path.suffix.lower()
     if suffix == ".pdf":
         return [_pdf_document(path, doc_id)], []
-    text = _read_text(path)
+    try:
+        text = _read_text(path)
+    except OSError as err:  # unreadable (permissions), vanished since the folder was listed, I/O error
+        raise _Unreadable(f"cannot be read ({err.strerror or err.__class__.__name__})") from err
     if suffix == ".jsonl":
         return _jsonl_documents(text, doc_id)
     if suffix in (".html", ".htm"):
@@ -184,6 +229,8 @@ def _pdf_document(path: Path, doc_id: str) -> SourceDocument:
         title = str((reader.metadata or {}).get("/Title") or "")
     except (PdfReadError, ValueError, KeyError, OSError) as err:
         raise _Unreadable(f"is not a readable PDF ({err}); re-export it") from err
+    except Exception as err:  # noqa: BLE001 - pypdf raises many unrelated types on malformed files
+        raise _Unreadable(f"is not a readable PDF ({err.__class__.__name__}); re-export it") from err
     text = "\n\n".join(p for p in pages if p)
     if not text.strip():
         raise _Unreadable("PDF has no text layer (a scan?); run OCR on it first")

@@ -40,7 +40,7 @@ from filelock import FileLock, Timeout
 from .chunking import Chunk, chunk_document
 from .documents import FileProblem, load_corpus
 from .embeddings import Embedder
-from .errors import CorpusError, IndexBusyError, IndexMissingError, LLMUnreachableError
+from .errors import CorpusError, IndexBusyError, IndexMissingError, LLMUnreachableError, RagError
 from .settings import Settings
 
 __all__ = ["Index", "IndexReport", "FileReport", "ProgressCallback"]
@@ -48,7 +48,6 @@ __all__ = ["Index", "IndexReport", "FileReport", "ProgressCallback"]
 log = logging.getLogger(__name__)
 
 ProgressCallback = Callable[[int, int, str], None]  # (done, total, what)
-_UPSERT_BATCH = 256
 _DIRTY = "dirty"
 
 
@@ -131,6 +130,10 @@ class Index:
             chroma_settings = ChromaSettings(anonymized_telemetry=False, allow_reset=False)
             if self.settings.chroma_url:
                 url = urlparse(self.settings.chroma_url)
+                if url.scheme not in ("http", "https") or not url.hostname:
+                    raise LLMUnreachableError(
+                        f"RAG_CHROMA_URL={self.settings.chroma_url!r} is not a server address; "
+                        "write it as http://host:port (or https://...).")
                 headers = {}
                 if self.settings.chroma_token:
                     headers["Authorization"] = f"Bearer {self.settings.chroma_token.get_secret_value()}"
@@ -148,19 +151,46 @@ class Index:
                 self._client = chromadb.PersistentClient(path=str(self.settings.chroma_dir), settings=chroma_settings)
         return self._client
 
-    def _collection(self, create: bool = False) -> Any:
+    def _collection(self, create: bool = False, name: str | None = None) -> Any:
+        name = name or self.settings.collection
         ef = _ChromaEmbeddingFunction(self.embedder)
-        if create:
-            return self.client.get_or_create_collection(
-                self.settings.collection, embedding_function=ef,
-                metadata={"hnsw:space": "cosine", "generation": "new"})
         try:
-            return self.client.get_collection(self.settings.collection, embedding_function=ef)
-        except Exception as err:
-            if "does not exist" in str(err) or err.__class__.__name__ in ("NotFoundError", "InvalidCollectionException"):
+            if create:
+                return self.client.get_or_create_collection(
+                    name, embedding_function=ef, metadata={"hnsw:space": "cosine", "generation": _DIRTY})
+            try:
+                return self.client.get_collection(name, embedding_function=ef)
+            except Exception as err:
+                if not _is_not_found(err):
+                    raise
+                if name == self.settings.collection and self._finish_interrupted_swap():
+                    return self.client.get_collection(name, embedding_function=ef)
                 raise IndexMissingError(
                     f"No index yet in {self.location}. Run `rag index corpus/` (or `make run`) first.") from err
+        except RagError:
             raise
+        except Exception as err:
+            if self.settings.chroma_url and _is_connection_error(err):
+                raise LLMUnreachableError(
+                    f"Chroma server at {self.settings.chroma_url} stopped answering ({err.__class__.__name__}). "
+                    "Check that it is running, or unset RAG_CHROMA_URL to use the local store.") from err
+            raise
+
+    def _finish_interrupted_swap(self) -> bool:
+        """A `--rebuild` killed between dropping the old collection and renaming the new one: finish it."""
+        staging = self._staging_name
+        try:
+            col = self.client.get_collection(staging, embedding_function=_ChromaEmbeddingFunction(self.embedder))
+        except Exception:
+            return False
+        if (col.metadata or {}).get("generation", _DIRTY) == _DIRTY:
+            return False  # the rebuild itself did not finish; the next `rag index` redoes it
+        col.modify(name=self.settings.collection)
+        return True
+
+    @property
+    def _staging_name(self) -> str:
+        return f"{self.settings.collection}__rebuild"
 
     @property
     def location(self) -> str:
@@ -216,11 +246,12 @@ class Index:
     def _update_locked(self, loaded: Any, rebuild: bool, progress: ProgressCallback | None, t0: float) -> IndexReport:
         report = IndexReport(problems=list(loaded.problems))
         if rebuild:
-            try:
-                self.client.delete_collection(self.settings.collection)
-            except Exception:  # nothing to delete
-                pass
-        col = self._collection(create=True)
+            # Build beside the live collection and swap at the end, so the old index keeps answering
+            # (and survives a crash) while the new one is embedded.
+            self._drop(self._staging_name)
+            col = self._collection(create=True, name=self._staging_name)
+        else:
+            col = self._collection(create=True)
         self._set_generation(col, _DIRTY)
 
         signature = _chunking_signature(self.settings)
@@ -264,6 +295,9 @@ class Index:
         report.files = _file_reports(loaded, doc_status, removed)
 
         metas = self._rebuild_bm25(col, generation=uuid.uuid4().hex)
+        if rebuild:
+            self._drop(self.settings.collection)
+            col.modify(name=self.settings.collection)
         report.total_chunks = len(metas)
         report.total_documents = len({m["doc_id"] for m in metas})
         report.seconds = time.perf_counter() - t0
@@ -272,8 +306,9 @@ class Index:
     def _write(self, col: Any, items: list[tuple[Chunk, str, int]], progress: ProgressCallback | None) -> None:
         # Long passages first inside each batch keeps padding waste low when embedding.
         total = len(items)
-        for start in range(0, total, _UPSERT_BATCH):
-            batch = items[start:start + _UPSERT_BATCH]
+        size = self.settings.index_batch_size
+        for start in range(0, total, size):
+            batch = items[start:start + size]
             vectors = self.embedder.embed_documents([c.embed_text for c, _, _ in batch])
             col.upsert(
                 ids=[f"{h[:20]}-{c.index}" for c, h, _ in batch],
@@ -284,6 +319,13 @@ class Index:
             )
             if progress:
                 progress(min(start + len(batch), total), total, "embedding passages")
+
+    def _drop(self, name: str) -> None:
+        try:
+            self.client.delete_collection(name)
+        except Exception as err:
+            if not _is_not_found(err):
+                raise
 
     @staticmethod
     def _delete(col: Any, ids: list[str]) -> None:
@@ -317,13 +359,18 @@ class Index:
         """The BM25 index matching the collection's current generation (rebuilt if stale)."""
         col = self._collection()
         generation = (col.metadata or {}).get("generation", "")
-        if self._bm25 and self._bm25[0] == generation and generation != _DIRTY:
+        if generation == _DIRTY:
+            # A re-index is running or was killed. Rebuild from what the collection holds now and
+            # keep it in memory while the passage count stays the same: a killed run would otherwise
+            # cost a full rebuild per question until the next `rag index`. Never saved to disk.
+            generation = f"{_DIRTY}:{col.count()}"
+        if self._bm25 and self._bm25[0] == generation:
             return self._bm25[1], self._bm25[2]
-        loaded = _load_bm25(self.settings.bm25_dir, generation) if generation != _DIRTY else None
+        loaded = None if generation.startswith(_DIRTY) else _load_bm25(self.settings.bm25_dir, generation)
         if loaded is None:
             ids, texts, metas = self.all_passages(col)
             retriever, ids = _build_bm25(ids, metas, texts=texts)
-            if generation != _DIRTY:
+            if not generation.startswith(_DIRTY):
                 _save_bm25(self.settings.bm25_dir, generation, retriever, ids)
             loaded = (retriever, ids)
         self._bm25 = (generation, *loaded)
@@ -362,6 +409,9 @@ def _build_bm25(ids: list[str], metas: list[dict[str, Any]], *, texts: list[str]
 def _save_bm25(folder: Path, generation: str, retriever: Any, ids: list[str]) -> None:
     """Write to a fresh folder, then swap it in: a crash never leaves a half-written BM25 index."""
     folder.parent.mkdir(parents=True, exist_ok=True)
+    for leftover in folder.parent.glob(f"{folder.name}.*-*"):  # from writers that were killed
+        if not _pid_alive(leftover.name.rsplit("-", 1)[-1]):
+            shutil.rmtree(leftover, ignore_errors=True)
     tmp = folder.with_name(f"{folder.name}.tmp-{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir()
@@ -384,9 +434,34 @@ def _load_bm25(folder: Path, generation: str) -> tuple[Any, list[str]] | None:
             return None
         ids = info["ids"]
         retriever = bm25s.BM25.load(str(folder / "bm25")) if ids else bm25s.BM25()
+        # Another process may have swapped the folder between the two reads: then ids and matrix
+        # could belong to different generations. Re-check; on any doubt, rebuild instead.
+        again = json.loads((folder / "ids.json").read_text())
+        if again.get("generation") != generation or (ids and retriever.scores["num_docs"] != len(ids)):
+            return None
         return retriever, ids
-    except (OSError, ValueError, KeyError):
+    except (OSError, ValueError, KeyError, TypeError):
         return None
+
+
+def _pid_alive(pid: str) -> bool:
+    try:
+        os.kill(int(pid), 0)
+    except (ValueError, ProcessLookupError):
+        return False
+    except PermissionError:  # alive, owned by someone else
+        return True
+    return True
+
+
+def _is_not_found(err: Exception) -> bool:
+    return "does not exist" in str(err) or err.__class__.__name__ in ("NotFoundError", "InvalidCollectionException")
+
+
+def _is_connection_error(err: Exception) -> bool:
+    import httpx
+
+    return isinstance(err, (httpx.TransportError, ConnectionError)) or "Could not connect" in str(err)
 
 
 def _file_reports(loaded: Any, doc_status: dict[str, tuple[str, int]], removed: list[str]) -> list[FileReport]:

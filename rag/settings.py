@@ -35,6 +35,7 @@ class Settings(BaseSettings):
     # --- vector store ---
     chroma_url: str | None = Field(None, description="Use a Chroma server (http://host:port) instead of the local store.")
     chroma_token: SecretStr | None = Field(None, description="Bearer token for the Chroma server, if it requires one.")
+    index_batch_size: int = Field(256, ge=1, description="Passages embedded and written per step of `rag index` (one progress step; a kill loses at most one).")
 
     # --- embeddings ---
     embedding_model: Path | None = Field(None, description="sentence-transformers folder; default: the bundled all-MiniLM-L6-v2.")
