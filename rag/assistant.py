@@ -6,6 +6,7 @@ running server pays for loading once. It knows nothing about terminals or web pa
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -33,6 +34,9 @@ class Assistant:
         self.retriever = HybridRetriever(index=self.store, settings=self.settings, k=self.settings.top_k)
         self._llm = llm
         self._chain: AnswerChain | None = None
+        # A server warms up in the background while the first questions may already arrive:
+        # without this lock two threads could each load the (1 GB) model.
+        self._chain_lock = threading.Lock()
 
     @property
     def model_name(self) -> str:
@@ -41,10 +45,12 @@ class Assistant:
     @property
     def chain(self) -> AnswerChain:
         if self._chain is None:
-            if self._llm is None:
-                self._llm = make_chat_model(self.settings)
-            self._chain = AnswerChain(self.retriever, self._llm, self.settings, self.model_name,
-                                      serialize=self.settings.llm_backend == "local")
+            with self._chain_lock:
+                if self._chain is None:
+                    if self._llm is None:
+                        self._llm = make_chat_model(self.settings)
+                    self._chain = AnswerChain(self.retriever, self._llm, self.settings, self.model_name,
+                                              serialize=self.settings.llm_backend == "local")
         return self._chain
 
     def warm_up(self) -> None:

@@ -1,0 +1,171 @@
+"""The chat page's HTML and Markdown: escaping, the highlighted cited span, refusals, the export.
+
+These check `ui.render` on `rag` values built by hand (an `Answer` is plain data); the same output
+is checked in a real browser, with a real answer, in test_ui_browser.py.
+"""
+
+from __future__ import annotations
+
+import re
+
+from rag.answering import REFUSAL_TEXT, Answer, Citation, Timings
+from rag.index import FileReport, IndexReport
+from ui import render
+
+HOSTILE = 'Before <script>window.__pwned=1</script> and <img src=x onerror="window.__pwned=1"> after'
+
+
+def _citation(n: int = 1, text: str = "Umerov asked for ammunition.", title: str = "French instructors",
+              source: str = "seed.md") -> Citation:
+    return Citation(n=n, doc_id="doc.md", title=title, source=source, start=100, end=100 + len(text), text=text,
+                    score=0.0325, similarity=0.42)
+
+
+def _answer(text: str = "He asked for ammunition [1].", citations: list[Citation] | None = None,
+            refused: bool = False, rewritten: str = "") -> Answer:
+    citations = [_citation()] if citations is None else citations
+    return Answer(question="What did Umerov request?", text=text, refused=refused, citations=citations,
+                  rewritten_question=rewritten or "What did Umerov request?",
+                  timings=Timings(retrieval_ms=12.0, first_token_ms=1500.0, total_ms=4200.0),
+                  model="test-model", passages=list(citations))
+
+
+def _turn(answer: Answer, context: tuple[str, str, str] | None = None) -> render.Turn:
+    contexts = {c.n: context or ("text before. ", c.text, " text after.") for c in answer.citations}
+    return render.Turn(answer.question, answer, contexts)
+
+
+def test_passage_markup_is_shown_as_text_not_html():
+    card = render.source_card_html(_citation(text=HOSTILE), ("<b>before</b> ", HOSTILE, " <i>after</i>"), t=0)
+    assert "<script" not in card and "<img" not in card and "<b>before" not in card
+    assert "&lt;script&gt;window.__pwned=1&lt;/script&gt;" in card
+    assert "&lt;img src=x onerror=&quot;window.__pwned=1&quot;&gt;" in card
+
+
+def test_title_and_source_are_escaped_in_cards_and_answers():
+    citation = _citation(title="<b>Title</b>", source='"><svg onload=alert(1)>')
+    turn = _turn(_answer(citations=[citation]))
+    html = render.sources_panel_html([turn]) + render.answer_html(turn, 0)
+    assert "<b>Title</b>" not in html and "<svg" not in html
+    assert "&lt;b&gt;Title&lt;/b&gt;" in html and "&lt;svg onload=alert(1)&gt;" in html
+
+
+def test_model_text_is_escaped_in_the_answer():
+    turn = _turn(_answer(text="Answer <img src=x onerror=alert(1)> [1]."))
+    html = render.answer_html(turn, 0)
+    assert "<img" not in html and "&lt;img src=x onerror=alert(1)&gt;" in html
+
+
+def test_user_question_is_escaped():
+    assert render.user_html("<script>x</script>") == '<div class="user-text">&lt;script&gt;x&lt;/script&gt;</div>'
+
+
+def test_cited_span_is_highlighted_inside_its_surrounding_text():
+    card = render.source_card_html(_citation(text="The cited passage."),
+                                   ("Earlier sentence. ", "The cited passage.", " Later sentence."), t=2)
+    match = re.search(r'<span class="context">(.*?)</span><mark class="cited">(.*?)</mark>'
+                      r'<span class="context">(.*?)</span>', card)
+    assert match is not None
+    assert match.groups() == ("Earlier sentence. ", "The cited passage.", " Later sentence.")
+    assert 'id="src-2-1"' in card
+
+
+def test_long_context_is_trimmed_at_a_word_with_an_ellipsis():
+    before = "word " * 200
+    card = render.source_card_html(_citation(), (before, "Passage.", " tail" * 200), t=0, context_chars=50)
+    head = re.search(r'<span class="context">(.*?)</span>', card).group(1)  # type: ignore[union-attr]
+    assert head.startswith("…word") and len(head) <= 52
+
+
+def test_card_shows_number_title_source_and_score():
+    card = render.source_card_html(_citation(n=3), None, t=0)
+    assert "[3]" in card and "French instructors" in card and "seed.md" in card and "score 0.0325" in card
+
+
+def test_citations_in_the_answer_link_to_their_cards():
+    html = render.answer_html(_turn(_answer()), 4)
+    assert '<a class="cite" href="#src-4-1" title="Show source 1">[1]</a>' in html
+    assert 'class="source-entry" href="#src-4-1"' in html
+
+
+def test_citation_without_a_source_is_not_linked():
+    html = render.answer_html(_turn(_answer(text="Fact [1] and [7].")), 0)
+    assert "[7]" in html and 'href="#src-0-7"' not in html
+
+
+def test_refusal_shows_no_sources_and_says_so():
+    turn = _turn(_answer(text=REFUSAL_TEXT, citations=[], refused=True))
+    answer = render.answer_html(turn, 0)
+    panel = render.sources_panel_html([turn])
+    assert render.NO_SOURCES_REFUSED in answer and render.NO_SOURCES_REFUSED in panel
+    assert "source-card" not in panel and "source-entry" not in answer and 'class="cite"' not in answer
+
+
+def test_refusal_api_text_has_no_sources():
+    text = render.answer_as_text(_answer(text=REFUSAL_TEXT, citations=[], refused=True))
+    assert text == f"{REFUSAL_TEXT}\n\n{render.NO_SOURCES_REFUSED}"
+
+
+def test_rewritten_question_is_shown_only_when_it_differs():
+    same = render.answer_html(_turn(_answer()), 0)
+    rewritten = render.answer_html(_turn(_answer(rewritten="What weapons did Rustem Umerov request?")), 0)
+    assert "Searched for" not in same
+    assert "Searched for: <q>What weapons did Rustem Umerov request?</q>" in rewritten
+
+
+def test_timings_and_model_are_under_the_answer():
+    html = render.answer_html(_turn(_answer()), 0)
+    assert "retrieval 12 ms · first token 1.5 s · total 4.2 s · test-model" in html
+
+
+def test_panel_shows_latest_answer_and_keeps_earlier_ones():
+    first, second = _turn(_answer()), _turn(_answer(text="Second [1]."))
+    panel = render.sources_panel_html([first, render.Turn("broken", error="boom"), second])
+    assert '<section class="turn-sources" id="sources-t0">' in panel
+    assert '<section class="turn-sources active" id="sources-t2">' in panel
+    assert "sources-t1" not in panel  # the failed question has no sources section
+
+
+def test_api_text_lists_each_source_with_its_passage():
+    text = render.answer_as_text(_answer())
+    assert text.splitlines() == ["He asked for ammunition [1].", "", "Sources:",
+                                 "[1] French instructors — seed.md (score 0.0325)",
+                                 "    Umerov asked for ammunition."]
+
+
+def test_markdown_export_holds_questions_answers_and_sources():
+    turns = [_turn(_answer(rewritten="What weapons did Rustem Umerov request?")),
+             render.Turn("Second?", error="The model is not loaded."),
+             _turn(_answer(text=REFUSAL_TEXT, citations=[], refused=True))]
+    md = render.conversation_markdown(turns, now=0)
+    assert md.startswith("# Conversation with the news assistant\n\n_Exported 1970-01-01 00:00 UTC_")
+    assert "## 1. What did Umerov request?" in md
+    assert "_Searched for: What weapons did Rustem Umerov request?_" in md
+    assert "He asked for ammunition [1]." in md
+    assert "- **[1] French instructors** — seed.md, characters 100–128, score 0.0325" in md
+    assert "  > Umerov asked for ammunition." in md
+    assert "## 2. Second?\n\n**Error:** The model is not loaded." in md
+    assert f"_{render.NO_SOURCES_REFUSED}_" in md
+
+
+def test_markdown_export_escapes_article_markup():
+    md = render.conversation_markdown([_turn(_answer(citations=[_citation(text=HOSTILE)]))], now=0)
+    assert "<script" not in md and "<img" not in md and "&lt;script&gt;" in md
+
+
+def test_index_report_lists_every_file_problems_first_and_escaped():
+    report = IndexReport(added=1, skipped=1, failed=1, files=[
+        FileReport("a.md", "skipped", 3), FileReport("new.md", "added", 2),
+        FileReport("<bad>.pdf", "failed", 0, "no text layer; export it with text")])
+    html = render.index_report_html(report)
+    assert html.index("&lt;bad&gt;.pdf") < html.index("new.md") < html.index("a.md")
+    assert "no text layer; export it with text" in html and "<bad>" not in html
+    assert report.summary() in html
+
+
+def test_stats_show_documents_passages_and_last_indexed():
+    html = render.stats_html({"documents": 2, "chunks": 14, "last_indexed": "2026-01-02 03:04:05",
+                              "location": "/data/chroma", "embedding": "MiniLM"}, "corpus")
+    for value in ("2", "14", "2026-01-02 03:04:05", "/data/chroma", "corpus"):
+        assert f">{value}<" in html or value in html
+    assert "Nothing is indexed yet" in render.stats_html(None, "corpus", "No index yet.")
