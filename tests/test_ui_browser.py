@@ -1,0 +1,310 @@
+"""The chat page end to end in headless Chromium: real page, real model, real index.
+
+One served app for the module, on a temporary data directory indexed from a copy of corpus/ (the
+upload tests add files to that copy, never to the repository's corpus/). Screenshots go to
+tests/artifacts/ (git-ignored); the README's docs/screenshot.png is chosen from them by hand.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import socket
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from rag import Assistant, Settings
+
+from .conftest import ARTIFACTS, CORPUS
+
+pytestmark = pytest.mark.slow
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync"]
+ANSWER_TIMEOUT_MS = 300_000
+SEED = "What did Umerov request?"
+NONSENSE = "zqxv blorf wugga snarp?"  # matches no passage: refused without asking the model
+
+HOSTILE = """---
+title: "Glimmerfield <b>lantern</b> festival"
+source: "<img src=x onerror=window.__pwned=1>"
+---
+
+The Glimmerfield lantern festival was organised by Dora Pettigrew in the town of Ashcombe.
+Organisers posted a note: <script>window.__pwned = 1</script> and an image <img src="x" onerror="window.__pwned=1"> for visitors.
+Template text ${window.__pwned=1} and {{value}} stays as typed.
+About four thousand visitors attended the festival this year.
+"""
+NEW_ARTICLE = """---
+title: "Larkspur community orchard"
+source: "uploaded in a test"
+---
+
+The Larkspur community orchard was planted by volunteers led by the gardener Imogen Vasquez.
+It holds two hundred apple trees and opens to visitors every Saturday.
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def served(seed_assistant: Assistant, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Assistant]]:
+    from ui.app import build_app, launch
+
+    if not CHROMIUM.exists():
+        pytest.fail("Chromium is missing: run `make browser` (apt-get install chromium).")
+    root = tmp_path_factory.mktemp("ui-browser")
+    corpus = root / "corpus"
+    shutil.copytree(CORPUS, corpus)
+    settings = Settings(data_dir=root / "data", corpus_dir=corpus)
+    assistant = Assistant(settings, llm=seed_assistant.chain.llm)  # the session's loaded model, not a second one
+    assistant.index(corpus)
+    demo = build_app(assistant, settings)
+    url = launch(demo, settings, port=free_port(), block=False, quiet=True)
+    yield url, assistant
+    demo.close()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+def open_page(browser: Any, url: str) -> Any:
+    page = browser.new_context(viewport={"width": 1360, "height": 900}, accept_downloads=True).new_page()
+    page.goto(url, wait_until="load")
+    page.wait_for_selector("#question textarea")
+    return page
+
+
+def finished(page: Any) -> int:
+    return page.locator("#chat .answer-meta, #chat .answer-error").count()
+
+
+def ask(page: Any, question: str) -> Any:
+    """Type and send a question; return the finished answer's element."""
+    before = finished(page)
+    page.fill("#question textarea", question)
+    page.press("#question textarea", "Enter")
+    page.wait_for_function(f"document.querySelectorAll('#chat .answer-meta, #chat .answer-error').length > {before}",
+                           timeout=ANSWER_TIMEOUT_MS, polling=200)
+    return page.locator("#chat .answer").last
+
+
+def reindex(page: Any) -> str:
+    page.get_by_role("tab", name="Corpus").click()
+    page.click("#reindex")
+    page.wait_for_selector("#index-report .report-table", timeout=ANSWER_TIMEOUT_MS)
+    return page.inner_text("#index-report")
+
+
+def upload(page: Any, path: Path) -> str:
+    page.get_by_role("tab", name="Corpus").click()
+    page.set_input_files("#upload input[type=file]", [str(path)])
+    page.wait_for_function(f"document.querySelector('#upload-report') && "
+                           f"document.querySelector('#upload-report').innerText.includes({path.name!r})", timeout=60_000)
+    return page.inner_text("#upload-report")
+
+
+def in_view(page: Any, element_id: str) -> bool:
+    """Whether the element is displayed inside the visible part of the sources panel and the window."""
+    return page.evaluate("""(id) => {
+        const el = document.getElementById(id);
+        if (!el || el.offsetParent === null) return false;
+        const box = el.getBoundingClientRect(), panel = document.getElementById("sources").getBoundingClientRect();
+        const top = Math.max(0, panel.top), bottom = Math.min(window.innerHeight, panel.bottom);
+        return box.top >= top - 1 && box.top < bottom - 20;
+    }""", element_id)
+
+
+@pytest.fixture(scope="module")
+def answered(served: tuple[str, Assistant], browser: Any) -> tuple[Any, list[str]]:
+    """A page that asked the seed question, and the answer text as it was seen while streaming."""
+    page = open_page(browser, served[0])
+    page.fill("#question textarea", SEED)
+    page.press("#question textarea", "Enter")
+    seen: list[str] = []
+    deadline = time.monotonic() + ANSWER_TIMEOUT_MS / 1000
+    while not finished(page) and time.monotonic() < deadline:
+        streaming = page.locator("#chat .answer-text.streaming")
+        if streaming.count():
+            text = streaming.last.inner_text()
+            if text and (not seen or seen[-1] != text):
+                seen.append(text)
+        time.sleep(0.05)
+    assert finished(page), "no answer within the time limit"
+    return page, seen
+
+
+def test_answer_streams_in_as_it_is_written(answered: tuple[Any, list[str]]):
+    page, seen = answered
+    assert len(seen) >= 3, seen
+    assert all(len(a) < len(b) for a, b in zip(seen, seen[1:])), seen
+    final = page.locator("#chat .answer-text").last.inner_text()
+    assert final.startswith(seen[0][:3]) and len(final) >= len(seen[-1])
+
+
+def test_answer_shows_its_source_passage_highlighted_in_the_article(answered: tuple[Any, list[str]]):
+    page, _ = answered
+    assert page.locator("#chat .answer").last.locator("a.cite").count() >= 1
+    card = page.locator("#sources .turn-sources.active .source-card").first
+    assert "French instructors in Ukraine" in card.locator(".card-title").inner_text()
+    assert re.search(r"score 0\.\d{4}", card.locator(".card-meta").inner_text())
+    cited = card.locator("mark.cited").inner_text()
+    article = " ".join((CORPUS / "french-instructors-ukraine.md").read_text().split())
+    assert len(cited) > 40 and " ".join(cited.split()) in article
+    assert card.locator(".context").count() == 2  # surrounding text on both sides
+    meta = page.locator("#chat .answer-meta").last.inner_text()
+    assert re.search(r"retrieval .+ · first token .+ · total .+ · qwen", meta), meta
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "chat-answer.png"))
+
+
+def test_conversation_downloads_as_markdown_with_its_sources(answered: tuple[Any, list[str]]):
+    page, _ = answered
+    page.get_by_text("Copy or download the conversation").click()
+    markdown = page.locator("#export-markdown textarea").input_value()
+    assert markdown.startswith("# Conversation with the news assistant")
+    assert f"## 1. {SEED}" in markdown and "**Sources**" in markdown and "French instructors in Ukraine" in markdown
+    with page.expect_download() as download:
+        page.click("#download")
+    assert Path(download.value.path()).read_text(encoding="utf-8") == markdown
+
+
+def test_follow_up_uses_the_conversation_and_shows_the_rewritten_question(answered: tuple[Any, list[str]]):
+    page, _ = answered
+    answer = ask(page, "Who did he ask?")
+    searched = answer.locator(".searched")
+    assert searched.count() == 1, answer.inner_html()
+    rewritten = searched.inner_text().removeprefix("Searched for:").strip().strip("“”\"")
+    assert rewritten != "Who did he ask?" and "Umerov" in rewritten, rewritten
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "chat-follow-up.png"))
+
+
+def test_another_session_does_not_see_this_conversation(served: tuple[str, Assistant], browser: Any,
+                                                        answered: tuple[Any, list[str]]):
+    assert finished(answered[0]) >= 1  # a conversation exists in another session
+    page = open_page(browser, served[0])
+    answer = ask(page, "Who did he ask?")
+    assert answer.locator(".searched").count() == 0, answer.inner_html()  # no history: nothing to rewrite with
+    assert page.locator("#chat .user-text").count() == 1
+
+
+def test_clicking_a_citation_or_source_entry_brings_its_passage_into_view(answered: tuple[Any, list[str]]):
+    page, _ = answered
+    ask(page, NONSENSE)  # the panel now shows this refusal, not the first answer's sources
+    first_answer = page.locator("#chat .answer").first
+    link = first_answer.locator("a.cite").first
+    n = link.inner_text().strip("[]")
+    assert not in_view(page, f"src-0-{n}")
+    link.click()
+    page.wait_for_function(f"document.getElementById('src-0-{n}').classList.contains('flash')", timeout=5000)
+    page.wait_for_timeout(800)  # smooth scrolling
+    assert in_view(page, f"src-0-{n}")
+    assert "active" in (page.get_attribute("#sources-t0", "class") or "")
+
+    page.evaluate("document.getElementById('sources').scrollTop = 0")
+    for g in page.locator("#sources .turn-sources").all():
+        g.evaluate("g => g.classList.remove('active')")
+    assert not in_view(page, f"src-0-{n}")
+    first_answer.locator("a.source-entry").first.click()
+    page.wait_for_timeout(800)
+    assert in_view(page, f"src-0-{n}")
+
+
+def test_refusal_shows_no_sources_and_says_so(served: tuple[str, Assistant], browser: Any):
+    page = open_page(browser, served[0])
+    answer = ask(page, NONSENSE)
+    assert answer.locator(".answer-text").inner_text() == "Not found in the indexed articles."
+    assert "No sources: the indexed articles do not answer this question." in answer.inner_text()
+    assert answer.locator("a.cite, a.source-entry").count() == 0
+    assert page.locator("#sources .source-card").count() == 0
+    assert "No sources" in page.inner_text("#sources")
+
+
+def test_a_waiting_chat_shows_its_place_in_the_queue(served: tuple[str, Assistant], browser: Any):
+    first, second = open_page(browser, served[0]), open_page(browser, served[0])
+    first.fill("#question textarea", "What did Syrskyi sign?")
+    first.press("#question textarea", "Enter")
+    first.wait_for_selector("#chat .answer-status, #chat .answer-text.streaming", timeout=60_000)  # it is being answered
+    second.fill("#question textarea", NONSENSE)
+    second.press("#question textarea", "Enter")
+    position = second.locator("#chat .progress-text")
+    position.wait_for(timeout=30_000)
+    assert re.match(r"queue: 1/\d+", position.inner_text()), position.inner_text()
+    assert "Waiting for the model" in second.inner_text("#chat")
+    second.wait_for_selector("#chat .answer-meta", timeout=ANSWER_TIMEOUT_MS)  # and then it is answered
+    first.wait_for_selector("#chat .answer-meta", timeout=ANSWER_TIMEOUT_MS)
+
+
+def test_uploaded_article_is_indexed_and_answerable(served: tuple[str, Assistant], browser: Any, tmp_path: Path):
+    page = open_page(browser, served[0])
+    path = tmp_path / "larkspur orchard.md"
+    path.write_text(NEW_ARTICLE)
+    report = upload(page, path)
+    assert "saved" in report and "larkspur orchard.md" in report
+    indexed = reindex(page)
+    assert re.search(r"larkspur orchard\.md\s+added\s+\d", indexed), indexed
+    assert "added" in page.inner_text("#index-report")
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "corpus-tab.png"))
+    page.get_by_role("tab", name="Chat").click()
+    answer = ask(page, "Who led the volunteers who planted the Larkspur community orchard?")
+    assert "Vasquez" in answer.locator(".answer-text").inner_text()
+    assert "Larkspur community orchard" in page.locator("#sources .turn-sources.active").inner_text()
+
+
+def test_article_markup_is_shown_as_text_and_never_runs(served: tuple[str, Assistant], browser: Any, tmp_path: Path):
+    page = open_page(browser, served[0])
+    path = tmp_path / "glimmerfield.md"
+    path.write_text(HOSTILE)
+    upload(page, path)
+    reindex(page)
+    page.get_by_role("tab", name="Chat").click()
+    ask(page, "Who organised the Glimmerfield lantern festival?")
+    card = page.locator("#sources .turn-sources.active .source-card").first
+    text = card.inner_text()
+    assert "<script>window.__pwned = 1</script>" in text
+    assert '<img src="x" onerror="window.__pwned=1">' in text
+    assert "${window.__pwned=1} and {{value}}" in text
+    assert "Glimmerfield <b>lantern</b> festival" in text and "<img src=x onerror=window.__pwned=1>" in text
+    assert card.locator("script, img, b").count() == 0
+    assert page.evaluate("typeof window.__pwned") == "undefined"
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "hostile-article.png"))
+
+
+def test_questions_are_answered_while_the_corpus_is_reindexed(served: tuple[str, Assistant], browser: Any,
+                                                             tmp_path: Path):
+    url, assistant = served
+    page = open_page(browser, url)
+    path = tmp_path / "port ellery weather.md"
+    days = [f"On day {d} the harbour office of Port Ellery logged wind from the {('north', 'east', 'south', 'west')[d % 4]}, "
+            f"{d % 17 + 3} millimetres of rain and a tide of {d % 5 + 1}.{d % 10} metres; ferries ran on schedule."
+            for d in range(1, 1500)]
+    path.write_text('---\ntitle: "Port Ellery harbour log"\n---\n\n' + "\n".join(days))
+    upload(page, path)
+    page.click("#reindex")
+    page.get_by_role("tab", name="Chat").click()
+    ask(page, NONSENSE)
+    assert page.locator("#index-report .report-table").count() == 0, "the re-index ended before the answer came"
+    page.get_by_role("tab", name="Corpus").click()
+    page.wait_for_selector("#index-report .report-table", timeout=ANSWER_TIMEOUT_MS)
+    assert "port ellery weather.md" in page.inner_text("#index-report")
+    (Path(assistant.settings.corpus_dir) / "port ellery weather.md").unlink()
+    assistant.index(assistant.settings.corpus_dir)

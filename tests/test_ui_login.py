@@ -1,0 +1,63 @@
+"""How the page is served: localhost only, no share link, and the optional login."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from rag import Assistant, RagError, Settings
+
+pytestmark = pytest.mark.slow
+
+USER, PASSWORD = "reader", "correct horse battery"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def served(seed_assistant: Assistant, seed_index_dir: Path) -> Iterator[tuple[str, object]]:
+    from ui.app import build_app, launch
+
+    settings = Settings(data_dir=seed_index_dir, auth_user=USER, auth_password=PASSWORD)
+    assistant = Assistant(settings, llm=seed_assistant.chain.llm)  # only reads the shared seed index
+    demo = build_app(assistant, settings)
+    url = launch(demo, settings, port=free_port(), block=False, quiet=True)
+    yield url, demo
+    demo.close()
+
+
+def test_page_listens_on_localhost_and_makes_no_share_link(served: tuple[str, object]):
+    url, demo = served
+    assert url.startswith("http://127.0.0.1:")
+    assert getattr(demo, "share", False) is False and getattr(demo, "share_url", None) is None
+
+
+def test_without_the_password_the_page_is_closed(served: tuple[str, object]):
+    import httpx
+    from gradio_client import Client
+
+    url, _ = served
+    assert httpx.get(url + "config").status_code == 401
+    with pytest.raises(Exception):
+        Client(url, auth=(USER, "wrong password"), verbose=False)
+
+
+def test_with_the_password_the_api_answers(served: tuple[str, object]):
+    from gradio_client import Client
+
+    client = Client(served[0], auth=(USER, PASSWORD), verbose=False)
+    assert client.predict("zqxv blorf wugga?", api_name="/ask").startswith("Not found in the indexed articles.")
+
+
+def test_login_with_only_a_user_name_is_refused_with_what_to_set():
+    from ui.app import _auth
+
+    with pytest.raises(RagError, match="RAG_AUTH_USER and RAG_AUTH_PASSWORD"):
+        _auth(Settings(auth_user="someone"))
