@@ -11,10 +11,11 @@ and counting them would be measuring start-up, not a leak. Growth from the very 
 printed too. Goal: under 10% from the warm baseline.
 
 It measures and prints; it asserts nothing and is not part of the test suite (it takes tens of
-minutes on two cores). Usage:
+minutes to hours on two busy cores; `--model qwen2.5-coder-0.5b --max-tokens 64` makes each
+answer cheaper without changing which code runs). Usage:
 
-    .venv/bin/python -m bench.soak                 # 200 questions
-    .venv/bin/python -m bench.soak -n 20 --json out.json
+    .venv/bin/python -m bench.soak                 # 200 questions, the configured model
+    .venv/bin/python -m bench.soak -n 200 --model qwen2.5-coder-0.5b --max-tokens 64 --json out.json
 """
 
 from __future__ import annotations
@@ -69,6 +70,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("-n", "--questions", type=int, default=200)
     parser.add_argument("--warmup", type=int, default=10, help="questions before the baseline sample")
     parser.add_argument("--json", type=Path, help="also write the samples and summary here")
+    parser.add_argument("--model", help="RAG_LLM_MODEL for this run (default: the configured one)")
+    parser.add_argument("--max-tokens", type=int, help="RAG_LLM_MAX_TOKENS for this run")
     args = parser.parse_args(argv)
 
     import psutil
@@ -77,7 +80,12 @@ def main(argv: list[str] | None = None) -> int:
 
     proc = psutil.Process()
     with tempfile.TemporaryDirectory(prefix="rag-soak-") as tmp:
-        settings = Settings(data_dir=Path(tmp) / "data")
+        overrides: dict[str, object] = {"data_dir": Path(tmp) / "data"}
+        if args.model:
+            overrides["llm_model"] = args.model
+        if args.max_tokens:
+            overrides["llm_max_tokens"] = args.max_tokens
+        settings = Settings(**overrides)
         assistant = Assistant(settings)
         t0 = time.perf_counter()
         report = assistant.index(_corpus(Path(tmp)))
@@ -102,7 +110,7 @@ def main(argv: list[str] | None = None) -> int:
             if i == args.warmup:
                 gc.collect()
                 baseline = proc.memory_info().rss
-            if i % 10 == 0 or i == args.questions:
+            if i % 10 == 0 or i == args.questions or i <= 3:
                 print(f"  {i:4d} questions  RSS {rss / 2**20:8.1f} MiB  last {samples[-1]['seconds']:.1f} s", flush=True)
 
         gc.collect()
@@ -110,6 +118,8 @@ def main(argv: list[str] | None = None) -> int:
         peak = max(s["rss_mib"] for s in samples)
         summary = {
             "questions": args.questions,
+            "model": assistant.model_name,
+            "llm_max_tokens": settings.llm_max_tokens,
             "refused": refused,
             "errors": errors,
             "minutes": round((time.perf_counter() - t0) / 60, 1),
