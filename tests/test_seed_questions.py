@@ -1,0 +1,60 @@
+"""The seed questions, asked of the real assistant: bundled MiniLM, local Chroma, bundled GGUF.
+
+Each row of `tests/data/seed_questions.jsonl` (a copy of the shared evaluation file) is one test:
+an answerable question must be answered with one of the expected strings and cite a passage that
+contains its `evidence`; an unanswerable one must be refused with no citation. The other tests
+cover the conversational and streaming behaviour of the same chain.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from rag.answering import REFUSAL_TEXT
+
+SEED_FILE = Path(__file__).resolve().parent / "data" / "seed_questions.jsonl"
+ROWS = [json.loads(line) for line in SEED_FILE.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.mark.parametrize("row", ROWS, ids=[row["id"] for row in ROWS])
+def test_seed_question(seed_assistant, row: dict) -> None:
+    answer = seed_assistant.ask(row["question"], row.get("history"))
+    if row["impossible"]:
+        assert answer.refused, f"expected a refusal, got {answer.text!r}"
+        assert answer.text == REFUSAL_TEXT
+        assert answer.citations == []
+        return
+    assert not answer.refused, f"refused an answerable question; notes: {answer.notes}"
+    assert any(expected.lower() in answer.text.lower() for expected in row["answers"]), answer.text
+    assert any(row["evidence"] in c.text for c in answer.citations), (
+        f"no cited passage contains {row['evidence']!r}: {[c.text[:80] for c in answer.citations]}")
+
+
+def test_follow_up_question_is_rewritten_with_the_earlier_turn(seed_assistant) -> None:
+    history = [
+        {"role": "user", "content": "What did Slovak Prime Minister Robert Fico claim to have seen?"},
+        {"role": "assistant", "content": "A “limited” NATO document [1]"},
+    ]
+    answer = seed_assistant.ask("What happened to him since then?", history)
+    assert "fico" in answer.rewritten_question.lower(), answer.rewritten_question
+    assert not answer.refused, answer.notes
+    assert "assassination" in answer.text.lower(), answer.text
+    assert any("assassination" in c.text for c in answer.citations)
+
+
+def test_answer_streams_tokens_before_the_final_answer(seed_assistant) -> None:
+    events = list(seed_assistant.stream("What did Umerov request?"))
+    kinds = [e.kind for e in events]
+    assert kinds[-1] == "answer" and kinds.count("answer") == 1
+    tokens = [e.text for e in events if e.kind == "token"]
+    assert len(tokens) >= 3, kinds
+    final = events[-1].answer
+    assert final is not None and not final.refused
+    # what was streamed is the answer being written (the final text only adds checked citations)
+    assert "".join(tokens).split("[")[0].strip().lower()[:10] in final.text.lower()
+    assert final.timings.first_token_ms is not None and final.timings.first_token_ms <= final.timings.total_ms
