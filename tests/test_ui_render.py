@@ -7,6 +7,8 @@ is checked in a real browser, with a real answer, in test_ui_browser.py.
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 
 from rag.answering import REFUSAL_TEXT, Answer, Citation, Timings
 from rag.index import FileReport, IndexReport
@@ -169,3 +171,9 @@ def test_stats_show_documents_passages_and_last_indexed():
     for value in ("2", "14", "2026-01-02 03:04:05", "/data/chroma", "corpus"):
         assert f">{value}<" in html or value in html
     assert "Nothing is indexed yet" in render.stats_html(None, "corpus", "No index yet.")
+
+
+def test_importing_rag_and_the_renderer_does_not_load_gradio():
+    code = "import sys, rag, ui, ui.render, ui.uploads; print('gradio' in sys.modules)"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "False"

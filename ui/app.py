@@ -309,4 +309,7 @@ def serve(settings: Settings | None = None, host: str | None = None, port: int |
             log.warning("could not load the model yet: %s", err)
 
     threading.Thread(target=warm_up, name="rag-warm-up", daemon=True).start()
-    launch(demo, settings, host, port, block=True)
+    url = launch(demo, settings, host, port, block=False, quiet=True)  # quiet: no "set share=True" hint
+    login = " (login required)" if settings.auth_user else ""
+    print(f"Chat page on {url}{login}. API: /ask. Ctrl+C to stop.", flush=True)
+    demo.block_thread()

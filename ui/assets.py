@@ -91,6 +91,7 @@ CSS = """
 .stats.empty { padding: 12px; border-radius: 10px; background: rgba(245, 158, 11, 0.12); }
 .report-summary { font-size: 0.9rem; margin: 4px 0 8px 0; }
 .report-table { width: 100%; border-collapse: collapse; font-size: 0.86rem; border: none !important; }
+.report-table tr, .report-table thead, .report-table tbody { border: none !important; }
 .report-table th, .report-table td { text-align: left; padding: 6px 8px; border: none !important;
   border-bottom: 1px solid var(--border-color-primary) !important; overflow-wrap: anywhere; }
 .report-table th { font-weight: 600; color: var(--body-text-color-subdued); }

@@ -253,7 +253,7 @@ def stats_html(stats: dict[str, Any] | None, corpus_dir: str, problem: str = "")
     tiles = "".join(f'<div class="stat"><div class="stat-value">{esc(v)}</div><div class="stat-label">{esc(k)}</div></div>'
                     for k, v in cells)
     details = (f'<div class="stats-details">Corpus folder <code>{esc(corpus_dir)}</code> · index '
-               f'<code>{esc(stats.get("location", ""))}</code> · embeddings {esc(stats.get("embedding", ""))}</div>')
+               f'<code>{esc(stats.get("location", ""))}</code></div>')
     return f'<div class="stats"><div class="stat-row">{tiles}</div>{details}</div>'
 
 

@@ -1,8 +1,12 @@
-"""How the page is served: localhost only, no share link, and the optional login."""
+"""How the page is served: `rag serve`, localhost only, no share link, the optional login."""
 
 from __future__ import annotations
 
+import os
 import socket
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -61,3 +65,24 @@ def test_login_with_only_a_user_name_is_refused_with_what_to_set():
 
     with pytest.raises(RagError, match="RAG_AUTH_USER and RAG_AUTH_PASSWORD"):
         _auth(Settings(auth_user="someone"))
+
+
+def test_rag_serve_opens_the_page_on_localhost(seed_index_dir: Path):
+    import httpx
+
+    port = free_port()
+    env = {**os.environ, "RAG_DATA_DIR": str(seed_index_dir), "GRADIO_ANALYTICS_ENABLED": "False"}
+    rag = Path(sys.executable).with_name("rag")
+    proc = subprocess.Popen([str(rag), "serve", "--port", str(port)], env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+    try:
+        line = ""
+        deadline = time.monotonic() + 180
+        while "Chat page on" not in line and time.monotonic() < deadline and proc.poll() is None:
+            line = proc.stdout.readline() if proc.stdout else ""
+        assert f"Chat page on http://127.0.0.1:{port}/" in line, line
+        page = httpx.get(f"http://127.0.0.1:{port}/", timeout=30)
+        assert page.status_code == 200 and "Ask the news" in page.text
+    finally:
+        proc.terminate()  # it is loading the model in the background; no need to wait for that
+        proc.wait(timeout=60)
