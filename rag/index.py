@@ -234,7 +234,16 @@ class Index:
         self.settings.data_dir.mkdir(parents=True, exist_ok=True)
         lock = FileLock(str(self.settings.lock_path))
         try:
-            lock.acquire(timeout=wait)
+            try:
+                lock.acquire(timeout=0)
+            except Timeout:
+                if wait <= 0:
+                    raise
+                # Said out loud (stderr, through logging's last-resort handler in the CLI) so that a
+                # run that seems stuck explains itself.
+                log.warning("Another `rag index` is running on %s; waiting up to %g s for it to finish.",
+                            self.settings.data_dir, wait)
+                lock.acquire(timeout=wait)
         except Timeout as err:
             raise IndexBusyError(
                 f"Another `rag index` is running on {self.settings.data_dir}; wait for it to finish and run again.") from err

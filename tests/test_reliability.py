@@ -1,0 +1,223 @@
+"""Crash safety and one-writer-at-a-time, with real processes: `rag index` killed with SIGKILL.
+
+The corpus is a slice of SciFact (real abstracts, several passages each) split over a few JSONL
+files; `RAG_INDEX_BATCH_SIZE` is small so that a run has several progress steps to be killed at.
+After each kill the old index must still answer, and running `rag index` again must leave exactly
+what a clean build leaves: the same passages, no duplicates, nothing missing.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from filelock import FileLock
+
+from rag import Assistant, IndexBusyError, Settings
+
+from .conftest import SHARED_EVAL
+
+SCIFACT = SHARED_EVAL / "scifact" / "corpus.jsonl"
+BATCH = 16
+RAG = [sys.executable, "-m", "rag.cli"]
+_PROGRESS = re.compile(r"(\d+)/(\d+) \[")
+
+pytestmark = pytest.mark.skipif(not SCIFACT.exists(), reason="needs ../shared/eval/scifact")
+
+
+def _write_jsonl(path: Path, rows: list[dict[str, str]]) -> None:
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+
+
+@pytest.fixture(scope="module")
+def corpora(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """`old` (what was indexed before) and `new` (what the killed run indexes).
+
+    new = 24 abstracts in two files plus one Markdown article; old = 18 of them, three with different
+    text (so they are *updated*), and a file of 4 abstracts that is gone from `new` (*deleted*).
+    """
+    root = tmp_path_factory.mktemp("kill-corpora")
+    rows = [json.loads(line) for line in SCIFACT.read_text().splitlines()[:28]]
+    new, old = root / "new", root / "old"
+    new.mkdir()
+    old.mkdir()
+    _write_jsonl(new / "part1.jsonl", rows[:12])
+    _write_jsonl(new / "part2.jsonl", rows[12:24])
+    (new / "note.md").write_text("# Lab note\n\nThe centrifuge in room 4 was recalibrated on Tuesday.\n")
+    changed = [dict(r, text="Earlier draft. " + r["text"][: len(r["text"]) // 2]) for r in rows[:3]]
+    _write_jsonl(old / "part1.jsonl", changed + rows[3:12])
+    _write_jsonl(old / "part2.jsonl", rows[12:18])
+    _write_jsonl(old / "gone.jsonl", rows[24:28])
+    return {"old": old, "new": new}
+
+
+@pytest.fixture(scope="module")
+def old_index(corpora: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A data directory holding the index of `old`; tests copy it before touching it."""
+    data_dir = tmp_path_factory.mktemp("old-index")
+    Assistant(Settings(data_dir=data_dir)).index(corpora["old"])
+    return data_dir
+
+
+@pytest.fixture(scope="module")
+def clean_build(corpora: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple]:
+    """Every passage of a from-scratch index of `new`: id -> (doc_id, hash, index, start, end, text)."""
+    data_dir = tmp_path_factory.mktemp("clean-index")
+    assistant = Assistant(Settings(data_dir=data_dir))
+    assistant.index(corpora["new"])
+    return _passages(assistant)
+
+
+def _doc_ids(jsonl: Path) -> set[str]:
+    return {json.loads(line)["_id"] for line in jsonl.read_text().splitlines()}
+
+
+def _passages(assistant: Assistant) -> dict[str, tuple]:
+    ids, texts, metas = assistant.store.all_passages()
+    assert len(ids) == len(set(ids))
+    return {cid: (m["doc_id"], m["doc_hash"], m["index"], m["start"], m["end"], t)
+            for cid, t, m in zip(ids, texts, metas)}
+
+
+class IndexRun:
+    """`rag index` in a child process, its progress (done, total) parsed from the progress bar."""
+
+    def __init__(self, data_dir: Path, corpus: Path, *extra: str) -> None:
+        env = {**os.environ, "RAG_DATA_DIR": str(data_dir), "RAG_INDEX_BATCH_SIZE": str(BATCH),
+               "HF_HUB_OFFLINE": "1"}
+        self.proc = subprocess.Popen([*RAG, "index", str(corpus), *extra], env=env, stdout=subprocess.PIPE,
+                                     stderr=subprocess.PIPE, text=True)
+        self.done = self.total = 0
+        self.err = ""
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self.proc.stderr is not None
+        while chunk := self.proc.stderr.read(1):
+            self.err += chunk
+            if chunk in "\r\n":
+                for done, total in _PROGRESS.findall(self.err[-200:]):
+                    self.done, self.total = max(self.done, int(done)), int(total)
+
+    def wait_for(self, passages: int, timeout: float = 300) -> bool:
+        """Block until at least `passages` are reported written; False if the run ended first."""
+        deadline = time.monotonic() + timeout
+        while self.done < passages:
+            if self.proc.poll() is not None:
+                return False
+            assert time.monotonic() < deadline, f"no progress to {passages} passages: {self.err[-500:]}"
+            time.sleep(0.05)
+        return True
+
+    def kill(self) -> None:
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait()
+
+    def finish(self, timeout: float = 600) -> tuple[int, str, str]:
+        assert self.proc.stdout is not None
+        out = self.proc.stdout.read()  # stderr belongs to the reader thread
+        self.proc.wait(timeout=timeout)
+        self._reader.join(timeout=10)
+        return self.proc.returncode, out, self.err
+
+
+# Kill after the first step, in the middle, and once every passage is written (the run is then
+# deleting stale passages and rebuilding BM25). Expressed in passages written.
+KILL_POINTS = {"first batch": lambda total: BATCH, "half": lambda total: total // 2, "all written": lambda total: total}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("point", list(KILL_POINTS))
+def test_kill_9_then_rerun_ends_exactly_like_a_clean_build(point: str, corpora: dict[str, Path], old_index: Path,
+                                                           clean_build: dict[str, tuple], tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    shutil.copytree(old_index, data_dir)
+    run = IndexRun(data_dir, corpora["new"])
+    assert run.wait_for(1), run.err[-500:]
+    killed = run.wait_for(KILL_POINTS[point](run.total))
+    run.kill()
+    assert run.proc.returncode == -signal.SIGKILL
+    if not killed:
+        pytest.fail(f"the run finished before the kill point ({point}); the corpus is too small for this machine")
+
+    # Meanwhile the index still answers, and keeps every document that both versions share.
+    meanwhile = Assistant(Settings(data_dir=data_dir))
+    doc_ids = {p[0] for p in _passages(meanwhile).values()}
+    assert _doc_ids(corpora["old"] / "part1.jsonl") | _doc_ids(corpora["old"] / "part2.jsonl") <= doc_ids
+    first = json.loads((corpora["new"] / "part1.jsonl").read_text().splitlines()[0])
+    hit = meanwhile.search(first["title"], k=3)
+    assert hit and hit[0].doc_id == first["_id"]
+
+    code, out, err = IndexRun(data_dir, corpora["new"], "--quiet").finish()
+    assert code == 0, err
+    resumed = _passages(Assistant(Settings(data_dir=data_dir)))
+    assert resumed == clean_build
+    keys = Counter((doc_id, index) for doc_id, _, index, *_ in resumed.values())
+    assert max(keys.values()) == 1
+
+
+@pytest.mark.slow
+def test_a_second_rag_index_on_the_same_data_is_refused_clearly(corpora: dict[str, Path], old_index: Path,
+                                                                clean_build: dict[str, tuple], tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    shutil.copytree(old_index, data_dir)
+    first = IndexRun(data_dir, corpora["new"])
+    assert first.wait_for(BATCH), first.err[-500:]
+    first.proc.send_signal(signal.SIGSTOP)  # paused mid-run, holding the lock: no race with start-up times
+    try:
+        code, _, err = IndexRun(data_dir, corpora["new"]).finish()
+    finally:
+        first.proc.send_signal(signal.SIGCONT)
+    assert code == 2
+    assert "Another `rag index` is running" in err and "Traceback" not in err
+
+    code, _, err = first.finish()
+    assert code == 0, err
+    assert _passages(Assistant(Settings(data_dir=data_dir))) == clean_build
+
+
+@pytest.mark.slow
+def test_a_second_rag_index_with_wait_runs_after_the_first(corpora: dict[str, Path], old_index: Path,
+                                                           tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    shutil.copytree(old_index, data_dir)
+    first = IndexRun(data_dir, corpora["new"])
+    assert first.wait_for(BATCH), first.err[-500:]
+    first.proc.send_signal(signal.SIGSTOP)
+    try:
+        second = IndexRun(data_dir, corpora["new"], "--wait", "600", "--json")
+        deadline = time.monotonic() + 300
+        while "waiting up to 600 s" not in second.err:  # it has reached the lock and says it waits
+            assert second.proc.poll() is None, second.err[-500:]
+            assert time.monotonic() < deadline, second.err[-500:]
+            time.sleep(0.1)
+        time.sleep(1)
+        assert second.proc.poll() is None  # waiting, not refused
+    finally:
+        first.proc.send_signal(signal.SIGCONT)
+
+    assert first.finish()[0] == 0
+    code, out, err = second.finish()
+    assert code == 0, err
+    report = json.loads(out)
+    assert (report["added"], report["updated"], report["deleted"], report["chunks_added"]) == (0, 0, 0, 0)
+
+
+def test_index_refuses_while_another_holds_the_lock(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path / "data")
+    settings.data_dir.mkdir()
+    (tmp_path / "a.txt").write_text("Some text to index.")
+    with FileLock(str(settings.lock_path)):
+        with pytest.raises(IndexBusyError, match="Another `rag index` is running"):
+            Assistant(settings).index(tmp_path / "a.txt")
