@@ -17,6 +17,7 @@ it talks to.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib
 import json
@@ -170,16 +171,44 @@ def make_chat_model(settings: Settings) -> BaseChatModel:
         raise ModelError(f"RAG_LLM_BACKEND={settings.llm_backend} needs RAG_LLM_BASE_URL (e.g. http://127.0.0.1:8080/v1).")
     _check_reachable(settings.llm_base_url)
     if settings.llm_backend == "openai":
-        from langchain_openai import ChatOpenAI
-
         key = settings.llm_api_key.get_secret_value() if settings.llm_api_key else "not-needed"
-        return ChatOpenAI(base_url=settings.llm_base_url, api_key=key, model=settings.llm_model,
+        return _server_chat_openai()(base_url=settings.llm_base_url, api_key=key, model=settings.llm_model,
                           temperature=settings.llm_temperature, max_tokens=settings.llm_max_tokens,
                           timeout=settings.llm_timeout, max_retries=1, streaming=True)
     from langchain_ollama import ChatOllama
 
     return ChatOllama(base_url=settings.llm_base_url, model=settings.llm_model,
                       temperature=settings.llm_temperature, num_predict=settings.llm_max_tokens)
+
+
+@functools.cache
+def _server_chat_openai() -> type[BaseChatModel]:
+    """`ChatOpenAI` whose lost connection mid-session is an `LLMUnreachableError` naming the server.
+
+    Reachability is checked when the model is made; this covers a server that stops later, which
+    the openai client reports as `APIConnectionError` (timeouts included) after its retry.
+    """
+    import openai
+    from langchain_openai import ChatOpenAI
+
+    def lost(model: Any, err: Exception) -> LLMUnreachableError:
+        return LLMUnreachableError(f"The model server at {model.openai_api_base} stopped answering "
+                                   f"({err.__class__.__name__}). Check that it is running, or check RAG_LLM_BASE_URL.")
+
+    class ServerChatOpenAI(ChatOpenAI):
+        def _stream(self, *args: Any, **kwargs: Any) -> Any:
+            try:
+                yield from super()._stream(*args, **kwargs)
+            except openai.APIConnectionError as err:
+                raise lost(self, err) from err
+
+        def _generate(self, *args: Any, **kwargs: Any) -> Any:
+            try:
+                return super()._generate(*args, **kwargs)
+            except openai.APIConnectionError as err:
+                raise lost(self, err) from err
+
+    return ServerChatOpenAI
 
 
 def _check_reachable(url: str) -> None:

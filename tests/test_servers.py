@@ -181,25 +181,33 @@ def test_a_chroma_url_without_a_scheme_is_explained() -> None:
 
 
 # ------------------------------------------------------------------------------------------ OpenAI-compatible
-@pytest.fixture(scope="module")
-def llm_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+def _start_llm_server(folder: Path) -> Server:
     """llama-cpp-python's OpenAI-compatible server, serving the bundled default model."""
     name = Settings().llm_model if Settings().llm_model in BUNDLED_MODELS else "qwen2.5-coder-1.5b"
     gguf = ensure_gguf(BUNDLED_MODELS[name], Settings().model_cache)
     port = _free_port()
-    log = tmp_path_factory.mktemp("llm-server") / "server.log"
     server = Server([sys.executable, "-m", "llama_cpp.server", "--model", str(gguf), "--model_alias", name,
                      "--host", "127.0.0.1", "--port", str(port), "--n_ctx", "4096",
-                     "--n_threads", str(os.cpu_count() or 2)], port, "/v1/models", log)
+                     "--n_threads", str(os.cpu_count() or 2)], port, "/v1/models", folder / "llm-server.log")
     server.model = name  # type: ignore[attr-defined]
+    return server
+
+
+def _openai_settings(server: Server, data_dir: Path) -> Settings:
+    return Settings(data_dir=data_dir, llm_backend="openai", llm_base_url=f"{server.url}/v1",
+                    llm_model=server.model, llm_api_key="sk-local")  # type: ignore[attr-defined]
+
+
+@pytest.fixture(scope="module")
+def llm_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    server = _start_llm_server(tmp_path_factory.mktemp("llm-server"))
     yield server
     server.stop()
 
 
 @pytest.fixture
 def openai_assistant(llm_server: Server, seed_index_dir: Path) -> Assistant:
-    return Assistant(Settings(data_dir=seed_index_dir, llm_backend="openai", llm_base_url=f"{llm_server.url}/v1",
-                              llm_model=llm_server.model, llm_api_key="sk-local"))  # type: ignore[attr-defined]
+    return Assistant(_openai_settings(llm_server, seed_index_dir))
 
 
 def test_openai_backend_answers_the_seed_question_with_citations(openai_assistant: Assistant) -> None:
@@ -236,3 +244,14 @@ def test_an_unreachable_llm_server_through_the_cli_exits_2_without_traceback(see
                             env=env, timeout=300)
     assert result.returncode == 2
     assert url in result.stderr and "Traceback" not in result.stderr
+
+
+def test_an_llm_server_that_stops_mid_session_is_a_clear_error(seed_index_dir: Path, tmp_path: Path) -> None:
+    server = _start_llm_server(tmp_path)
+    try:
+        assistant = Assistant(_openai_settings(server, seed_index_dir))
+        assistant.warm_up()  # the chat model is made (and the server found) while it runs
+    finally:
+        server.stop()
+    with pytest.raises(LLMUnreachableError, match=f"model server at {server.url}/v1 stopped answering"):
+        assistant.ask(SEED_QUESTION)
