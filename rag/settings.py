@@ -39,12 +39,15 @@ class Settings(BaseSettings):
 
     # --- embeddings ---
     embedding_model: Path | None = Field(None, description="sentence-transformers folder; default: the bundled all-MiniLM-L6-v2.")
-    embedding_backend: Literal["onnx-int8", "torch"] = Field("torch", description="Fast int8 ONNX Runtime path, or plain PyTorch fp32.")
+    embedding_backend: Literal["onnx-int8", "torch"] = Field(
+        "onnx-int8", description="int8 ONNX Runtime (exported locally on first use; see docs/BENCHMARKS.md), or PyTorch fp32.")
     embedding_batch_size: int = Field(64, ge=1)
 
     # --- ingestion and chunking ---
     chunk_size: int = Field(600, ge=100, description="Target passage length in characters (sentence-aligned).")
-    chunk_overlap: int = Field(1, ge=0, le=3, description="Sentences repeated at the start of the next passage.")
+    # Passages end at sentence boundaries, so no sentence is ever cut; repeating one costs ~25% more
+    # embedding work for no measured retrieval gain (docs/BENCHMARKS.md).
+    chunk_overlap: int = Field(0, ge=0, le=3, description="Sentences repeated at the start of the next passage.")
     max_file_mb: float = Field(20.0, gt=0, description="Files larger than this are skipped and reported.")
 
     # --- retrieval ---

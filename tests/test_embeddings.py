@@ -1,0 +1,74 @@
+"""The embedding backends: the int8 ONNX path agrees with the PyTorch reference and is exported once."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from rag.chunking import sentence_spans
+from rag.embeddings import Embedder, bundled_model_path
+from rag.errors import ModelError
+from rag.onnx_export import export_int8, load_int8_model
+from rag.settings import Settings
+
+from .conftest import CORPUS
+
+
+def _real_sentences() -> list[str]:
+    text = (CORPUS / "french-instructors-ukraine.md").read_text()
+    return [text[s:e] for s, e in sentence_spans(text) if e - s > 30][:40]
+
+
+@pytest.fixture(scope="module")
+def torch_and_onnx() -> tuple[Embedder, Embedder]:
+    return Embedder(Settings(embedding_backend="torch")), Embedder(Settings(embedding_backend="onnx-int8"))
+
+
+def test_int8_onnx_vectors_agree_with_torch_on_real_sentences(torch_and_onnx: tuple[Embedder, Embedder]) -> None:
+    reference, fast = torch_and_onnx
+    sentences = _real_sentences()
+    a = np.asarray(reference.embed_documents(sentences))
+    b = np.asarray(fast.embed_documents(sentences))
+    cosines = (a * b).sum(axis=1) / np.linalg.norm(a, axis=1) / np.linalg.norm(b, axis=1)
+    # int8 weights move each vector a little; on average it must stay within 1% of the fp32 direction
+    assert cosines.mean() > 0.99, f"mean cosine {cosines.mean():.4f}"
+    assert cosines.min() > 0.98, f"worst sentence cosine {cosines.min():.4f}"
+
+
+def test_int8_onnx_ranks_passages_for_a_question_like_torch(torch_and_onnx: tuple[Embedder, Embedder]) -> None:
+    reference, fast = torch_and_onnx
+    sentences = _real_sentences()
+    question = "What did Umerov request?"
+    ranks = []
+    for embedder in (reference, fast):
+        scores = np.asarray(embedder.embed_documents(sentences)) @ np.asarray(embedder.embed_query(question))
+        ranks.append(list(np.argsort(-scores)[:3]))
+    assert ranks[0][0] == ranks[1][0]
+
+
+def test_int8_onnx_vectors_are_unit_length_and_keep_input_order(torch_and_onnx: tuple[Embedder, Embedder]) -> None:
+    _, fast = torch_and_onnx
+    texts = ["short", "a much longer sentence about French military instructors in Ukraine", "mid length text"]
+    together = np.asarray(fast.embed_documents(texts))
+    one_by_one = np.asarray([fast.embed_query(t) for t in texts])
+    assert np.allclose(np.linalg.norm(together, axis=1), 1.0, atol=1e-5)
+    assert np.allclose(together, one_by_one, atol=1e-3)  # sorting by length must not shuffle the output
+    assert fast.embed_documents([]) == []
+
+
+def test_the_export_happens_once_and_leaves_no_temporary_files() -> None:
+    cache = Settings().model_cache
+    path = export_int8(bundled_model_path(), cache)
+    mtime = path.stat().st_mtime_ns
+    assert export_int8(bundled_model_path(), cache) == path
+    assert path.stat().st_mtime_ns == mtime
+    assert not [p for p in path.parent.iterdir() if ".tmp-" in p.name]
+    assert load_int8_model(bundled_model_path(), cache) is load_int8_model(bundled_model_path(), cache)
+
+
+def test_a_folder_that_is_not_a_model_is_a_clear_error(tmp_path: Path) -> None:
+    (tmp_path / "notes.txt").write_text("not a model")
+    with pytest.raises(ModelError, match="RAG_EMBEDDING_BACKEND=torch"):
+        export_int8(tmp_path, tmp_path / "cache")
