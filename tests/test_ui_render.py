@@ -13,6 +13,7 @@ import sys
 from rag.answering import REFUSAL_TEXT, Answer, Citation, Timings
 from rag.index import FileReport, IndexReport
 from ui import render
+from ui.uploads import UploadResult
 
 HOSTILE = 'Before <script>window.__pwned=1</script> and <img src=x onerror="window.__pwned=1"> after'
 
@@ -163,6 +164,13 @@ def test_index_report_lists_every_file_problems_first_and_escaped():
     assert html.index("&lt;bad&gt;.pdf") < html.index("new.md") < html.index("a.md")
     assert "no text layer; export it with text" in html and "<bad>" not in html
     assert report.summary() in html
+
+
+def test_upload_report_says_what_became_of_each_file_escaped():
+    html = render.upload_report_html([UploadResult("../<x>.md", "x.md", "saved"),
+                                      UploadResult("run.sh", "", "refused", "'.sh' is not an article type")], "corpus")
+    assert "1 file copied into corpus. Click Re-index to make it searchable." in html
+    assert "../&lt;x&gt;.md" in html and "<x>" not in html and "'.sh' is not an article type" in html.replace("&#x27;", "'")
 
 
 def test_stats_show_documents_passages_and_last_indexed():

@@ -86,3 +86,14 @@ def test_rag_serve_opens_the_page_on_localhost(seed_index_dir: Path):
     finally:
         proc.terminate()  # it is loading the model in the background; no need to wait for that
         proc.wait(timeout=60)
+
+
+def test_chat_without_an_index_says_how_to_make_one(tmp_path: Path):
+    from ui.app import ChatPage
+
+    settings = Settings(data_dir=tmp_path / "empty")
+    page = ChatPage(Assistant(settings), settings)
+    *_, last = page.respond("What did Umerov request?", [])
+    messages, turns = last[0], last[1]
+    assert "No index yet" in turns[-1].error and "rag index corpus/" in turns[-1].error
+    assert "⚠ No index yet" in messages[-1]["content"]

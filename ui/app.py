@@ -7,7 +7,7 @@ HTML building (`ui.render`, which escapes everything untrusted).
 Concurrency: every answer (chat or the `/ask` API) goes through one Gradio queue group, so with
 the local model one answer is generated at a time and the others wait their turn in order, each
 page showing its position. Beyond `settings.max_queue` waiting answers a request is refused at once
-with a "busy, try again" message. A conversation lives in that browser session's `gr.State`; the
+(Gradio's "This application is currently busy. Please try again."). A conversation lives in that browser session's `gr.State`; the
 Assistant is the only thing sessions share.
 """
 
@@ -36,7 +36,7 @@ from . import render
 from .assets import CSS, HEAD, theme
 from .uploads import ALLOWED_SUFFIXES, save_uploads
 
-__all__ = ["EXAMPLES", "BUSY_MESSAGE", "build_app", "launch", "serve"]
+__all__ = ["EXAMPLES", "ChatPage", "build_app", "launch", "serve"]
 
 log = logging.getLogger(__name__)
 
@@ -46,8 +46,6 @@ EXAMPLES = [
     "What did Syrskyi sign?",
     "When could foreign instructors arrive in Ukraine?",
 ]
-BUSY_MESSAGE = ("The assistant is busy: {waiting} questions are already waiting. "
-                "Please try again in a minute.")
 WAITING = "Waiting for the model: questions are answered one at a time, in order of arrival."
 ANSWER_GROUP = "answer"  # queue group shared by the chat and /ask: they compete for the same model
 # A local llama.cpp model generates one answer at a time (the core holds a lock); a model server can
@@ -93,8 +91,9 @@ class ChatPage:
         try:
             question = validate_question(question, self.settings.max_question_chars)
         except QuestionError as err:
-            gr.Warning(str(err))
-            return gr.skip(), gr.skip(), ""
+            # Said in the chat rather than a toast (Gradio does not deliver toasts from unqueued events);
+            # the question stays in the box to be fixed, and it is not part of the conversation.
+            return gr.skip(), _messages(turns or []) + [{"role": "assistant", "content": render.error_html(str(err))}], ""
         messages = _messages(turns or []) + [{"role": "user", "content": render.user_html(question)},
                                              {"role": "assistant", "content": render.pending_html("", WAITING)}]
         return "", messages, question
@@ -178,15 +177,7 @@ class ChatPage:
             path = Path(f if isinstance(f, str) else f.name)
             pairs.append((getattr(f, "orig_name", None) or path.name, path))
         results = save_uploads(pairs, self.settings.corpus_dir, self.settings.max_upload_mb)
-        rows = "".join(
-            f'<tr class="status-{r.status}"><td>{render.esc(r.name)}</td><td><span class="badge">{r.status}</span></td>'
-            f"<td>{render.esc(r.saved_as)}</td><td>{render.esc(r.reason)}</td></tr>" for r in results)
-        saved = sum(r.status != "refused" for r in results)
-        note = (render.message_html(f"{saved} file(s) copied into {self.settings.corpus_dir}. Click Re-index to make "
-                                    "them searchable.", "ok") if saved else
-                render.message_html("No file was added.", "error"))
-        return (f'{note}<table class="report-table"><thead><tr><th>Uploaded</th><th>Status</th><th>Saved as</th>'
-                f"<th>Why</th></tr></thead><tbody>{rows}</tbody></table>")
+        return render.upload_report_html(results, str(self.settings.corpus_dir))
 
     def reindex(self, progress: gr.Progress = gr.Progress()) -> tuple[str, str, str]:  # noqa: B008 - Gradio's idiom
         progress(0, desc="Reading the corpus folder…")

@@ -19,6 +19,8 @@ from typing import Any
 from rag.answering import Answer, Citation, Timings
 from rag.index import IndexReport
 
+from .uploads import UploadResult
+
 __all__ = [
     "Turn",
     "esc",
@@ -34,6 +36,7 @@ __all__ = [
     "stats_html",
     "index_report_html",
     "message_html",
+    "upload_report_html",
     "NO_SOURCES_REFUSED",
     "NO_SOURCES_UNSUPPORTED",
 ]
@@ -269,6 +272,19 @@ def index_report_html(report: IndexReport) -> str:
     return (f'<div class="report"><div class="report-summary">{esc(report.summary())}</div>'
             f'<table class="report-table"><thead><tr><th>File</th><th>Status</th><th class="num">Passages</th>'
             f"<th>Why</th></tr></thead><tbody>{body}</tbody></table></div>")
+
+
+def upload_report_html(results: list[UploadResult], corpus_dir: str) -> str:
+    """What became of each uploaded file: saved (under which name), replaced, or refused and why."""
+    rows = "".join(
+        f'<tr class="status-{esc(r.status)}"><td>{esc(r.name)}</td><td><span class="badge">{esc(r.status)}</span></td>'
+        f"<td>{esc(r.saved_as)}</td><td>{esc(r.reason)}</td></tr>" for r in results)
+    saved = sum(r.status != "refused" for r in results)
+    note = (message_html(f"{saved} file{'s' if saved != 1 else ''} copied into {corpus_dir}. Click Re-index to make "
+                         f"{'them' if saved != 1 else 'it'} searchable.", "ok") if saved
+            else message_html("No file was added.", "error"))
+    return (f'{note}<table class="report-table"><thead><tr><th>Uploaded</th><th>Status</th><th>Saved as</th>'
+            f"<th>Why</th></tr></thead><tbody>{rows}</tbody></table>")
 
 
 def message_html(text: str, kind: str = "info") -> str:
