@@ -7,8 +7,8 @@ configured backend (vectors cached under bench/results/cache/ by content), BM25-
 project's tokenizer, and then every fusion variant is scored from the same two ranked lists per
 query: exact dense search (brute-force dot product; what Chroma's HNSW approximates) and bm25s.
 Documents are ranked by their best passage, as `rag eval retrieval` does. The baseline row of
-every table is plain RRF (k=60, weights 1/1, depth 100) on whole-abstract-free 600-character
-passages, measured in the same run.
+every configuration is plain RRF (k=60, weights 1:1, depth 100), measured in the same run; BM25
+alone and dense alone are printed beside it.
 
 `rag eval retrieval` remains the authority for the shipped default (it goes through Chroma and
 the assistant's retriever); this script exists because re-embedding 5,000 abstracts per variant
