@@ -42,9 +42,9 @@ log = logging.getLogger(__name__)
 
 EXAMPLES = [
     "What did Umerov request?",
+    "Who is Ukraine's new commander in chief?",
     "Who did Ukraine's defense minister meet?",
-    "What did Syrskyi sign?",
-    "When could foreign instructors arrive in Ukraine?",
+    "What weapons did Umerov talk about?",
 ]
 WAITING = "Waiting for the model: questions are answered one at a time, in order of arrival."
 ANSWER_GROUP = "answer"  # queue group shared by the chat and /ask: they compete for the same model
