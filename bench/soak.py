@@ -102,6 +102,9 @@ def main(argv: list[str] | None = None) -> int:
             try:
                 answer = assistant.ask(question, history)
                 refused += answer.refused
+            except KeyboardInterrupt:  # Ctrl-C: stop early, still print what was measured
+                print(f"  interrupted after {i - 1} questions", flush=True)
+                break
             except Exception as err:  # a soak reports failures, it does not stop at the first one
                 errors += 1
                 print(f"  question {i} failed: {err.__class__.__name__}: {err}", file=sys.stderr, flush=True)
@@ -117,7 +120,7 @@ def main(argv: list[str] | None = None) -> int:
         rss_end = proc.memory_info().rss
         peak = max(s["rss_mib"] for s in samples)
         summary = {
-            "questions": args.questions,
+            "questions": len(samples),
             "model": assistant.model_name,
             "llm_max_tokens": settings.llm_max_tokens,
             "refused": refused,
@@ -133,7 +136,7 @@ def main(argv: list[str] | None = None) -> int:
         }
     print(json.dumps(summary, indent=2))
     verdict = "PASS" if summary["growth_from_baseline_pct"] < 10 else "FAIL"
-    print(f"RSS growth after {args.warmup} warm-up questions: {summary['growth_from_baseline_pct']}% "
+    print(f"RSS growth over {len(samples)} questions after {args.warmup} warm-up questions: {summary['growth_from_baseline_pct']}% "
           f"(goal < 10%): {verdict}")
     if args.json:
         args.json.write_text(json.dumps({"summary": summary, "samples": samples}, indent=2))
