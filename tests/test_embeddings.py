@@ -54,7 +54,11 @@ def test_int8_onnx_vectors_are_unit_length_and_keep_input_order(torch_and_onnx: 
     together = np.asarray(fast.embed_documents(texts))
     one_by_one = np.asarray([fast.embed_query(t) for t in texts])
     assert np.allclose(np.linalg.norm(together, axis=1), 1.0, atol=1e-5)
-    assert np.allclose(together, one_by_one, atol=1e-3)  # sorting by length must not shuffle the output
+    # Sorting by length must not shuffle the output: each vector is closest to its own text's vector.
+    # (Not equal: dynamic int8 picks activation scales per batch, so batch-mates move a vector slightly.)
+    similarity = together @ one_by_one.T
+    assert list(similarity.argmax(axis=1)) == [0, 1, 2]
+    assert similarity.diagonal().min() > 0.98
     assert fast.embed_documents([]) == []
 
 
