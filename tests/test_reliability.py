@@ -43,21 +43,22 @@ def _write_jsonl(path: Path, rows: list[dict[str, str]]) -> None:
 def corpora(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """`old` (what was indexed before) and `new` (what the killed run indexes).
 
-    new = 24 abstracts in two files plus one Markdown article; old = 18 of them, three with different
+    new = 80 abstracts in two files plus one Markdown article; old = 60 of them, three with different
     text (so they are *updated*), and a file of 4 abstracts that is gone from `new` (*deleted*).
+    Big enough that a run lasts several progress steps even with the fast int8 embedder.
     """
     root = tmp_path_factory.mktemp("kill-corpora")
-    rows = [json.loads(line) for line in SCIFACT.read_text().splitlines()[:28]]
+    rows = [json.loads(line) for line in SCIFACT.read_text().splitlines()[:84]]
     new, old = root / "new", root / "old"
     new.mkdir()
     old.mkdir()
-    _write_jsonl(new / "part1.jsonl", rows[:12])
-    _write_jsonl(new / "part2.jsonl", rows[12:24])
+    _write_jsonl(new / "part1.jsonl", rows[:40])
+    _write_jsonl(new / "part2.jsonl", rows[40:80])
     (new / "note.md").write_text("# Lab note\n\nThe centrifuge in room 4 was recalibrated on Tuesday.\n")
     changed = [dict(r, text="Earlier draft. " + r["text"][: len(r["text"]) // 2]) for r in rows[:3]]
-    _write_jsonl(old / "part1.jsonl", changed + rows[3:12])
-    _write_jsonl(old / "part2.jsonl", rows[12:18])
-    _write_jsonl(old / "gone.jsonl", rows[24:28])
+    _write_jsonl(old / "part1.jsonl", changed + rows[3:40])
+    _write_jsonl(old / "part2.jsonl", rows[40:60])
+    _write_jsonl(old / "gone.jsonl", rows[80:84])
     return {"old": old, "new": new}
 
 
@@ -168,14 +169,22 @@ def test_kill_9_then_rerun_ends_exactly_like_a_clean_build(point: str, corpora: 
     assert max(keys.values()) == 1
 
 
+def _pause_holding_the_lock(run: IndexRun) -> None:
+    """SIGSTOP a run mid-way, so that it holds the lock for as long as the test needs (no timing race)."""
+    assert run.wait_for(1), run.err[-500:]
+    run.proc.send_signal(signal.SIGSTOP)
+    time.sleep(0.5)  # let the reader catch up with what was printed before the stop
+    # Passages were still being written when it stopped, so it was inside the locked section.
+    assert run.done < run.total, "the run finished before it could be paused; use a bigger corpus"
+
+
 @pytest.mark.slow
 def test_a_second_rag_index_on_the_same_data_is_refused_clearly(corpora: dict[str, Path], old_index: Path,
                                                                 clean_build: dict[str, tuple], tmp_path: Path) -> None:
     data_dir = tmp_path / "data"
     shutil.copytree(old_index, data_dir)
     first = IndexRun(data_dir, corpora["new"])
-    assert first.wait_for(BATCH), first.err[-500:]
-    first.proc.send_signal(signal.SIGSTOP)  # paused mid-run, holding the lock: no race with start-up times
+    _pause_holding_the_lock(first)
     try:
         code, _, err = IndexRun(data_dir, corpora["new"]).finish()
     finally:
@@ -194,8 +203,7 @@ def test_a_second_rag_index_with_wait_runs_after_the_first(corpora: dict[str, Pa
     data_dir = tmp_path / "data"
     shutil.copytree(old_index, data_dir)
     first = IndexRun(data_dir, corpora["new"])
-    assert first.wait_for(BATCH), first.err[-500:]
-    first.proc.send_signal(signal.SIGSTOP)
+    _pause_holding_the_lock(first)
     try:
         second = IndexRun(data_dir, corpora["new"], "--wait", "600", "--json")
         deadline = time.monotonic() + 300
