@@ -155,7 +155,10 @@ def main(argv: list[str] | None = None) -> int:
         for size in sizes:
             out = subprocess.run([sys.executable, "-m", "bench.scaling", "--one", str(size), "--base-file",
                                   str(base_file), "--queries", str(args.queries)],
-                                 check=True, capture_output=True, text=True, env={**os.environ, "HF_HUB_OFFLINE": "1"})
+                                 capture_output=True, text=True, env={**os.environ, "HF_HUB_OFFLINE": "1"})
+            if out.returncode:
+                print(f"  {size} passages FAILED:\n{out.stderr[-3000:]}", file=sys.stderr, flush=True)
+                continue
             results.append(json.loads(out.stdout.strip().splitlines()[-1]))
             print(f"  {size} passages: {results[-1]}", file=sys.stderr, flush=True)
     per_passage_ms = embed_seconds / len(rows) * 1000
