@@ -39,7 +39,7 @@ from .settings import Settings
 __all__ = [
     "ndcg_at_k", "recall_at_k", "mrr_at_k", "normalize_answer", "exact_match", "token_f1", "strip_citations",
     "percentile", "load_queries", "load_qrels", "load_questions", "rank_documents", "throwaway_settings",
-    "evaluate_retrieval", "evaluate_qa", "QuestionResult", "add_eval_parser",
+    "evaluate_retrieval", "evaluate_qa", "QuestionResult", "score_question", "summarise_qa", "add_eval_parser",
 ]
 
 # ---------------------------------------------------------------------------------------------- metrics

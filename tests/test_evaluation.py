@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from rag.answering import REFUSAL_TEXT, Answer, Citation, Timings
 from rag.errors import CorpusError
 from rag.evaluation import (
     evaluate_qa,
@@ -26,6 +27,7 @@ from rag.evaluation import (
     percentile,
     rank_documents,
     recall_at_k,
+    score_question,
     strip_citations,
     token_f1,
 )
@@ -136,8 +138,43 @@ def test_retrieval_eval_command_prints_one_json_object(capsys: pytest.CaptureFix
     assert result["queries"] == 5
 
 
+def _answer(text: str, refused: bool = False, cited: list[tuple[str, str]] | None = None) -> Answer:
+    citations = [Citation(i, doc, "", "", 0, len(t), t, 0.0) for i, (doc, t) in enumerate(cited or [], start=1)]
+    return Answer(question="q", text=text, refused=refused, citations=citations, timings=Timings(total_ms=10.0))
+
+
+def test_seed_rows_count_as_correct_when_the_answer_contains_an_accepted_string() -> None:
+    row = {"id": "seed-x", "question": "Who signed?", "answers": ["Syrskyi"], "impossible": False}
+    assert score_question(row, _answer("General Oleksandr Syrskyi signed them [1].")).correct
+    assert not score_question(row, _answer("Umerov signed them [1].")).correct
+
+
+def test_squad_rows_are_scored_after_removing_citation_markers() -> None:
+    row = {"id": "5a1", "question": "Where?", "answers": ["Paris"], "impossible": False}
+    result = score_question(row, _answer("Paris [2]."))
+    assert result.exact_match == 1.0 and result.f1 == 1.0
+
+
+def test_a_refusal_is_right_for_an_impossible_question_and_wrong_for_an_answerable_one() -> None:
+    impossible = {"id": "i", "question": "?", "answers": [], "impossible": True}
+    answerable = {"id": "a", "question": "?", "answers": ["x"], "impossible": False}
+    assert score_question(impossible, _answer(REFUSAL_TEXT, refused=True)).correct
+    wrong = score_question(answerable, _answer(REFUSAL_TEXT, refused=True))
+    assert not wrong.correct and wrong.f1 == 0.0 and "refused" in wrong.failure
+
+
+def test_a_citation_is_right_when_its_passage_holds_the_evidence_or_the_expected_document() -> None:
+    row = {"id": "a", "question": "?", "answers": ["x"], "impossible": False, "evidence": "already  signed the",
+           "doc_id": "d1"}
+    assert score_question(row, _answer("x [1]", cited=[("d9", "He had already signed the documents.")])).citation_ok
+    assert score_question(row, _answer("x [1]", cited=[("d1", "unrelated text")])).citation_ok
+    missed = score_question(row, _answer("x [1]", cited=[("d9", "unrelated text")]))
+    assert missed.citation_ok is False and "evidence" in missed.failure
+
+
 @pytest.mark.slow
-def test_qa_eval_on_the_seed_article_scores_answers_refusals_and_citations(seed_assistant, tmp_path: Path) -> None:
+def test_qa_eval_asks_every_question_through_the_assistant_and_writes_one_line_each(seed_assistant,
+                                                                                   tmp_path: Path) -> None:
     questions = tmp_path / "questions.jsonl"
     rows = [
         {"id": "seed-a", "question": "Who signed the documents allowing French instructors to arrive?",
@@ -148,10 +185,14 @@ def test_qa_eval_on_the_seed_article_scores_answers_refusals_and_citations(seed_
     out = tmp_path / "results.jsonl"
     summary, path = evaluate_qa(CORPUS, questions, llm=seed_assistant.chain.llm, out=out, progress=False)
     assert path == out
-    assert summary["answerable"] == 1 and summary["unanswerable"] == 1
-    assert summary["exact_match"] == 1.0 and summary["citation_accuracy"] == 1.0
-    assert summary["refusal_accuracy"] == 1.0
-    assert summary["latency_p50_ms"] > 0
     lines = [json.loads(line) for line in out.read_text().splitlines()]
     assert [r["id"] for r in lines] == ["seed-a", "seed-b"]
-    assert lines[0]["cited_doc_ids"] == ["french-instructors-ukraine.md"] and lines[0]["failure"] == ""
+    assert all(r["answer"] for r in lines)
+    # the summary is exactly the per-question scores, aggregated
+    assert summary["answerable"] == 1 and summary["unanswerable"] == 1
+    assert summary["exact_match"] == lines[0]["exact_match"]
+    assert summary["refusal_accuracy"] == float(lines[1]["refused"])
+    assert summary["latency_p50_ms"] > 0
+    if not lines[0]["refused"]:
+        assert lines[0]["cited_doc_ids"], "an answer always carries the passages it cites"
+    assert (lines[0]["failure"] == "") == (lines[0]["correct"] and lines[0]["citation_ok"] is not False)
