@@ -205,7 +205,7 @@ class Index:
     def stats(self) -> dict[str, Any]:
         col = self._collection()
         meta = col.metadata or {}
-        rows = col.get(include=["metadatas"])
+        rows = _get_all(col, ["metadatas"])
         docs = {m["doc_id"] for m in rows["metadatas"]}
         return {"documents": len(docs), "chunks": len(rows["ids"]),
                 "last_indexed": meta.get("indexed_at", ""), "location": self.location,
@@ -266,7 +266,7 @@ class Index:
         signature = _chunking_signature(self.settings)
         existing: dict[str, dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
         expected: dict[tuple[str, str], int] = {}
-        stored = col.get(include=["metadatas"])
+        stored = _get_all(col, ["metadatas"])
         for cid, meta in zip(stored["ids"], stored["metadatas"]):
             existing[meta["doc_id"]][meta["doc_hash"]].append(cid)
             expected[(meta["doc_id"], meta["doc_hash"])] = int(meta.get("n_chunks", 0))
@@ -344,7 +344,7 @@ class Index:
     # ---------------------------------------------------------------- reading passages back
     def all_passages(self, col: Any | None = None) -> tuple[list[str], list[str], list[dict[str, Any]]]:
         col = col or self._collection()
-        rows = col.get(include=["documents", "metadatas"])
+        rows = _get_all(col, ["documents", "metadatas"])
         return rows["ids"], rows["documents"], rows["metadatas"]
 
     def passages_of(self, doc_id: str) -> list[tuple[str, dict[str, Any]]]:
@@ -392,6 +392,20 @@ class Index:
         self._set_generation(col, generation)
         self._bm25 = (generation, retriever, ids)
         return metas
+
+
+def _get_all(col: Any, include: list[str], page: int = 5000) -> dict[str, list[Any]]:
+    """`col.get()` of the whole collection, a page at a time: one unpaged get of ~100,000 rows fails
+    inside Chroma's SQLite with "too many SQL variables"."""
+    out: dict[str, list[Any]] = {"ids": [], **{key: [] for key in include}}
+    offset = 0
+    while True:
+        rows = col.get(include=include, limit=page, offset=offset)
+        for key in out:
+            out[key].extend(rows[key] or [])
+        if len(rows["ids"]) < page:
+            return out
+        offset += page
 
 
 def _bm25_text(text: str, meta: dict[str, Any]) -> str:
