@@ -170,8 +170,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"| {r['passages']:,} | {r['store_seconds']:.1f} | {r['bm25_seconds']:.1f} | "
               f"{r['passages'] * per_passage_ms / 1000:.0f} | {r['p50_ms']:.1f} | {r['p95_ms']:.1f} | "
               f"{r['rss_mb']:.0f} | {r['disk_mb']:.0f} |")
-    plot(results, args.plot)
-    print(f"plot: {args.plot}")
+    if results:
+        plot(results, args.plot)
+        print(f"plot: {args.plot}")
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps({"embed_ms_per_passage": per_passage_ms, "results": results}, indent=1))
