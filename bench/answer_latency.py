@@ -145,7 +145,10 @@ def main(argv: list[str] | None = None) -> int:
         for _ in range(args.rounds):
             for name in order:
                 for question in questions:
-                    results[name].append(_ask(chains[name], question))
+                    row = _ask(chains[name], question)
+                    results[name].append(row)
+                    print(f"{name:<9} ttft {(row['ttft_ms'] or 0) / 1000:6.2f} s  total {row['total_ms'] / 1000:6.2f} s  "
+                          f"load {os.getloadavg()[0]:4.1f}  {question[:50]}", file=sys.stderr, flush=True)
             order.reverse()
     load_after = os.getloadavg()
 
