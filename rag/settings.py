@@ -44,7 +44,7 @@ class Settings(BaseSettings):
     embedding_batch_size: int = Field(64, ge=1)
 
     # --- ingestion and chunking ---
-    chunk_size: int = Field(600, ge=100, description="Target passage length in characters (sentence-aligned).")
+    chunk_size: int = Field(400, ge=100, description="Target passage length in characters (sentence-aligned).")
     # Passages end at sentence boundaries, so no sentence is ever cut; repeating one costs ~25% more
     # embedding work for no measured retrieval gain (docs/BENCHMARKS.md).
     chunk_overlap: int = Field(0, ge=0, le=3, description="Sentences repeated at the start of the next passage.")
@@ -56,7 +56,7 @@ class Settings(BaseSettings):
     rrf_k: int = Field(60, ge=1, description="Reciprocal-rank-fusion constant.")
     bm25_weight: float = Field(1.0, ge=0)
     dense_weight: float = Field(1.0, ge=0)
-    top_k: int = Field(3, ge=1, le=20, description="Passages handed to the LLM, numbered [1]..[k].")
+    top_k: int = Field(4, ge=1, le=20, description="Passages handed to the LLM, numbered [1]..[k].")
     min_relevance: float = Field(0.15, description="Refuse without asking the LLM when the best dense cosine similarity is below this.")
 
     # --- the language model ---
