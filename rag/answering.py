@@ -80,7 +80,7 @@ REWRITE_EXAMPLES: list[tuple[str, str]] = [
 _INSTRUCTION = re.compile(
     r"\b(?:ignore|disregard|forget|override)\b[^.!?\n]{0,40}\b(?:instructions?|rules|prompts?|guidelines)\b|"
     r"\byou are now\b|\b(?:system|developer) (?:prompt|message|instructions?)\b|"
-    r"\b(?:as|to) (?:an? )?(?:ai|assistant|language model|llm|chatbot)s?\b|\bnote to (?:the )?(?:ai|assistant)s?\b|"
+    r"\b(?:as|to) (?:an? )?(?:ai|language model|llm)s?\b|\bnote to (?:the )?(?:ai|assistant)s?\b|"
     r"\b(?:when|if) (?:anyone|someone|somebody|the user|a user|you are|you're) (?:asks?|asked)\b|"
     r"\b(?:answer|reply|respond|say) (?:that|with|only)\b[^.!?\n]*\bcite\b|"
     r"\b(?:do not|don't|never) (?:mention|reveal|tell|say|cite)\b",

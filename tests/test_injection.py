@@ -34,6 +34,11 @@ def test_sentences_addressed_to_the_assistant_are_left_out_of_the_prompt() -> No
     assert kept.startswith("Umerov request update")
 
 
+def test_news_sentences_about_assistants_are_kept() -> None:
+    text = "She joined the club as an assistant coach in 2019. The assistant minister resigned on Friday."
+    assert without_instructions(text)[1] == 0
+
+
 def test_ordinary_news_sentences_are_kept() -> None:
     article = (Path(__file__).resolve().parent.parent / "corpus" / "french-instructors-ukraine.md").read_text(encoding="utf-8")
     assert without_instructions(article)[1] == 0
