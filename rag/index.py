@@ -176,6 +176,10 @@ class Index:
                     "Check that it is running, or unset RAG_CHROMA_URL to use the local store.") from err
             raise
 
+    def collection(self) -> Any:
+        """The live collection (IndexMissingError if there is none): fetch once per search and pass it on."""
+        return self._collection()
+
     def _finish_interrupted_swap(self) -> bool:
         """A `--rebuild` killed between dropping the old collection and renaming the new one: finish it."""
         staging = self._staging_name
@@ -353,8 +357,8 @@ class Index:
         pairs = sorted(zip(rows["documents"], rows["metadatas"]), key=lambda p: p[1]["index"])
         return pairs
 
-    def dense_search(self, embedding: list[float], k: int) -> list[tuple[str, str, dict[str, Any], float]]:
-        col = self._collection()
+    def dense_search(self, embedding: list[float], k: int, col: Any = None) -> list[tuple[str, str, dict[str, Any], float]]:
+        col = col or self._collection()
         n = min(k, col.count())
         if n == 0:
             return []
@@ -364,9 +368,12 @@ class Index:
                 zip(res["ids"][0], res["documents"][0], res["metadatas"][0], res["distances"][0])]
 
     # ---------------------------------------------------------------- BM25 twin
-    def bm25(self) -> tuple[Any, list[str]]:
-        """The BM25 index matching the collection's current generation (rebuilt if stale)."""
-        col = self._collection()
+    def bm25(self, col: Any = None) -> tuple[Any, list[str]]:
+        """The BM25 index matching the collection's current generation (rebuilt if stale).
+
+        `col` must be a handle fetched for this search: its metadata carries the generation.
+        """
+        col = col or self._collection()
         generation = (col.metadata or {}).get("generation", "")
         if generation == _DIRTY:
             # A re-index is running or was killed. Rebuild from what the collection holds now and

@@ -52,20 +52,22 @@ class HybridRetriever(BaseRetriever):
         s = self.settings
         depth = depth or max(s.retrieval_depth, k)
         query_vec = np.asarray(self.index.embedder.embed_query(query), dtype=np.float32)
+        # One collection handle for the whole search: each lookup is a round trip (to a server, too).
+        col = self.index.collection()
         rankings: list[tuple[list[str], float]] = []
         found: dict[str, tuple[str, dict[str, Any]]] = {}
         if s.retrieval_mode in ("hybrid", "dense"):
-            dense = self.index.dense_search(query_vec.tolist(), depth)
+            dense = self.index.dense_search(query_vec.tolist(), depth, col)
             rankings.append(([cid for cid, *_ in dense], s.dense_weight))
             found.update({cid: (text, meta) for cid, text, meta, _ in dense})
         if s.retrieval_mode in ("hybrid", "bm25"):
-            rankings.append((self._bm25_ids(query, depth), s.bm25_weight))
+            rankings.append((self._bm25_ids(query, depth, col), s.bm25_weight))
         fused = rrf_fuse(rankings, s.rrf_k)
         best = sorted(fused, key=fused.__getitem__, reverse=True)[:k]
-        return self._documents(best, fused, found, query_vec)
+        return self._documents(best, fused, found, query_vec, col)
 
-    def _bm25_ids(self, query: str, depth: int) -> list[str]:
-        retriever, ids = self.index.bm25()
+    def _bm25_ids(self, query: str, depth: int, col: Any = None) -> list[str]:
+        retriever, ids = self.index.bm25(col)
         if not ids:
             return []
         tokens = _tokenize([query])
@@ -79,10 +81,10 @@ class HybridRetriever(BaseRetriever):
         return [ids[i] for i in docs[0]]
 
     def _documents(self, best: list[str], fused: dict[str, float], found: dict[str, tuple[str, dict[str, Any]]],
-                   query_vec: np.ndarray) -> list[Document]:
+                   query_vec: np.ndarray, col: Any = None) -> list[Document]:
         if not best:
             return []
-        rows = self.index._collection().get(ids=best, include=["documents", "metadatas", "embeddings"])
+        rows = (col or self.index.collection()).get(ids=best, include=["documents", "metadatas", "embeddings"])
         by_id = {cid: (text, meta, emb) for cid, text, meta, emb in
                  zip(rows["ids"], rows["documents"], rows["metadatas"], rows["embeddings"])}
         docs = []
