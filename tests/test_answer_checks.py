@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from rag import QuestionError
-from rag.answering import check_citations, ground, is_refusal, validate_question, Citation
+from rag.answering import Citation, check_citations, ground, is_refusal, question_coverage, validate_question
 
 
 def test_citations_outside_the_passages_are_removed_and_noted() -> None:
@@ -66,3 +66,25 @@ def test_control_characters_are_a_clear_error() -> None:
 
 def test_question_is_trimmed() -> None:
     assert validate_question("  What did Umerov request?  ", 2000) == "What did Umerov request?"
+
+
+PASSAGE = ("The defence minister met the French delegation in Kyiv. Rustem Umerov requested more ammunition "
+           "and air defence systems. The talks lasted two days. In 1998 the factory in Lviv was sold.")
+
+
+def test_answer_about_the_question_is_covered() -> None:
+    assert question_coverage("What did Umerov request?", "more ammunition and air defence systems [1]", PASSAGE) == 1.0
+
+
+def test_span_from_a_sentence_about_something_else_is_not_covered() -> None:
+    # Same passage, a plausible-looking span, but the sentence around "1998" is about a factory sale.
+    coverage = question_coverage("In what year did Umerov visit Paris?", "1998 [1]", PASSAGE)
+    assert coverage < 0.4
+
+
+def test_answer_that_is_not_in_the_passage_is_not_covered() -> None:
+    assert question_coverage("What did Umerov request?", "tanks and jets", PASSAGE) == 0.0
+
+
+def test_answer_without_content_words_is_not_judged() -> None:
+    assert question_coverage("What did Umerov request?", "[1]", PASSAGE) == 1.0
