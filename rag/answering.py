@@ -230,14 +230,6 @@ def support(text: str, passage: Citation) -> float:
     return len(words & _content_words(passage.text)) / len(words)
 
 
-def ground(text: str, passages: list[Citation], threshold: float = 0.6) -> int | None:
-    """The passage that best supports an answer, if at least `threshold` of its content words are there."""
-    if not passages or not _content_words(_CITATION.sub(" ", text)):
-        return None
-    share, n = max((support(text, p), p.n) for p in passages)
-    return n if share >= threshold else None
-
-
 def _stems(text: str, stop: frozenset[str] = _QUESTION_WORDS) -> set[str]:
     # Five-letter prefixes: a crude stemmer ("requested"/"request", "drives"/"drive") that needs no
     # language data; the check below only compares overlaps, so the odd collision costs little.
@@ -265,6 +257,33 @@ def question_coverage(question: str, answer: str, passage: str) -> float:
         window = _stems(" ".join(sentences[max(0, i - 1):i + 2]))
         best = max(best, len(wanted & window) / len(wanted))
     return best
+
+
+def ground(text: str, cited: list[int], passages: list[Citation], question: str,
+           min_coverage: float) -> tuple[str, list[int], str]:
+    """Settle an answer's citations: (text, cited passage numbers, note). No numbers: refuse it.
+
+    A passage qualifies when it states the answer (at least 60% of the answer's content words) and
+    the text around the answer there is about the question (`question_coverage` >= `min_coverage`).
+    A small model asked about something the passages do not say tends to copy a span about
+    something else; that, or an answer no passage states (a guess, outside knowledge), is refused.
+    Citations of passages that do not qualify are dropped, and every passage that qualifies is
+    cited, so the reader sees every source; the model's own citations stay where it put them.
+    """
+    stated = [p for p in passages if support(text, p) >= 0.6]
+    coverage = {p.n: question_coverage(question, text, p.text) for p in stated}
+    about = sorted((n for n, c in coverage.items() if c >= min_coverage), key=lambda n: (n not in cited, -coverage[n]))
+    if not about:
+        why = (f"the passage around it covers at most {max(coverage.values()):.0%} of the question's words"
+               if stated else "which no passage states")
+        return text, [], f"the model answered {text.strip()[:200]!r}, {why}; refused"
+    note = "" if set(cited) & set(about) else f"the model cited {cited or 'nothing'}; [{about[0]}] states the answer"
+    text = re.sub(r"\[(\d+)\]", lambda m: m.group(0) if int(m.group(1)) in about else "", text)
+    text = re.sub(r"[ \t]+([.,;:!?])", r"\1", text).strip()
+    missing = [n for n in about if n not in cited]
+    if missing:
+        text += ("" if text.endswith("]") else " ") + "".join(f"[{n}]" for n in missing)
+    return text, [n for n in cited if n in about] + missing, note
 
 
 def format_passages(passages: list[Citation]) -> str:
@@ -369,35 +388,16 @@ class AnswerChain:
         else:
             text, cited, notes = check_citations(raw, len(answer.passages))
             answer.notes.extend(notes)
-            # Grounding: the answer must be stated by a passage (at least 60% of its content words),
-            # and the text around it there must be about the question (`question_coverage`). A small
-            # model asked about something the passages do not say tends to copy a span about
-            # something else; that, or an answer no passage states (a guess, outside knowledge),
-            # becomes the refusal. Wrong or missing citations are replaced by the passages that
-            # qualify, and every passage that qualifies is cited: the reader sees every source.
-            shown = shown or answer.passages  # grounding is judged on the text the model was shown
-            question = answer.rewritten_question or answer.question
-            stated = [p for p in shown if support(text, p) >= 0.6]
-            coverage = {p.n: question_coverage(question, text, p.text) for p in stated}
-            about = sorted((n for n, c in coverage.items() if c >= self.settings.min_question_coverage),
-                           key=lambda n: (n not in cited, -coverage[n]))
-            if not about:
-                why = (f"the passage around it covers at most {max(coverage.values()):.0%} of the question's words"
-                       if stated else "which no passage states")
-                answer.notes.append(f"the model answered {raw.strip()[:200]!r}, {why}; refused")
+            # Grounding (see `ground`): judged on the text the model was shown.
+            text, cited, note = ground(text, cited, shown or answer.passages,
+                                       answer.rewritten_question or answer.question, self.settings.min_question_coverage)
+            if note:
+                answer.notes.append(note)
+            if not cited:
                 answer.text, answer.refused = REFUSAL_TEXT, True
                 answer.timings.total_ms = round((time.perf_counter() - t0) * 1000, 1)
                 yield Event("answer", answer.text, answer)
                 return
-            if not set(cited) & set(about):
-                answer.notes.append(f"the model cited {cited or 'nothing'}; [{about[0]}] states the answer")
-            # The model's own citations stay where it put them if they qualify; the others are added.
-            text = re.sub(r"\[(\d+)\]", lambda m: m.group(0) if int(m.group(1)) in about else "", text)
-            text = re.sub(r"[ \t]+([.,;:!?])", r"\1", text).strip()
-            missing = [n for n in about if n not in cited]
-            if missing:
-                text += ("" if text.endswith("]") else " ") + "".join(f"[{n}]" for n in missing)
-            cited = [n for n in cited if n in about] + missing
             answer.text = text
             answer.citations = [answer.passages[n - 1] for n in cited]
         answer.timings.total_ms = round((time.perf_counter() - t0) * 1000, 1)

@@ -42,10 +42,31 @@ def _passage(n: int, text: str) -> Citation:
     return Citation(n=n, doc_id="d", title="t", source="s", start=0, end=len(text), text=text, score=0.1)
 
 
-def test_grounding_finds_the_passage_that_contains_an_uncited_answer() -> None:
-    passages = [_passage(1, "Macron spoke in Paris."), _passage(2, "Syrskyi signed the documents on Sunday.")]
-    assert ground("Syrskyi signed the documents", passages) == 2
-    assert ground("The moon is made of cheese", passages) is None
+GROUNDING_PASSAGES = [_passage(1, "Macron spoke in Paris."), _passage(2, "Syrskyi signed the documents on Sunday."),
+                      _passage(3, "On Sunday it rained. Syrskyi visited a school in Lviv.")]
+
+
+def test_grounding_cites_the_passage_that_states_an_uncited_answer() -> None:
+    text, cited, note = ground("Syrskyi", [], GROUNDING_PASSAGES, "Who signed the documents?", 0.4)
+    # [3] also names Syrskyi, but what it says around him is not about signing documents
+    assert (text, cited) == ("Syrskyi [2]", [2])
+    assert note == "the model cited nothing; [2] states the answer"
+
+
+def test_grounding_replaces_a_wrong_citation_and_keeps_a_right_one() -> None:
+    assert ground("Syrskyi [1]", [1], GROUNDING_PASSAGES, "Who signed the documents?", 0.4)[:2] == ("Syrskyi [2]", [2])
+    assert ground("Syrskyi [2].", [2], GROUNDING_PASSAGES, "Who signed the documents?", 0.4) == ("Syrskyi [2].", [2], "")
+
+
+def test_grounding_refuses_an_answer_no_passage_states() -> None:
+    _, cited, note = ground("The moon is made of cheese [1]", [1], GROUNDING_PASSAGES, "What is the moon made of?", 0.4)
+    assert cited == [] and "which no passage states" in note
+
+
+def test_grounding_refuses_a_span_about_something_else() -> None:
+    # "Lviv" is in [3], but nothing around it is about where the documents were signed.
+    _, cited, note = ground("Lviv [3]", [3], GROUNDING_PASSAGES, "In which city were the documents signed?", 0.4)
+    assert cited == [] and "covers at most" in note
 
 
 @pytest.mark.parametrize("question", ["", "   ", "\n\t "])
