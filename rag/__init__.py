@@ -13,16 +13,8 @@ from __future__ import annotations
 
 from .answering import REFUSAL_TEXT, Answer, Citation, Event, Timings
 from .assistant import Assistant
-from .errors import (
-    CorpusError,
-    IndexBusyError,
-    IndexMissingError,
-    LLMUnreachableError,
-    ModelChecksumError,
-    ModelError,
-    QuestionError,
-    RagError,
-)
+from . import errors as _errors
+from .errors import *  # noqa: F403 - the error tree is part of the public API
 from .index import FileReport, IndexReport
 from .settings import Settings
 
@@ -36,12 +28,5 @@ __all__ = [
     "FileReport",
     "Settings",
     "REFUSAL_TEXT",
-    "RagError",
-    "QuestionError",
-    "IndexMissingError",
-    "IndexBusyError",
-    "CorpusError",
-    "ModelError",
-    "ModelChecksumError",
-    "LLMUnreachableError",
+    *_errors.__all__,
 ]
