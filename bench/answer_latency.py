@@ -4,9 +4,10 @@ One process, one loaded GGUF, one index of `corpus/` (built in a throwaway data 
 answer chains share that model and answer the seed questions in alternating rounds (A B, B A, ...),
 so that both see the same background load:
 
-- `baseline`: the chain as first written (commit e771f96): 4 passages, its longer prompt asking for
-  one or two cited sentences, up to 256 new tokens, llama.cpp's default repetition penalty 1.1;
-- `tuned`: the current defaults (`Settings()`): 3 passages, short extractive answers, 128 tokens.
+- `baseline`: the chain as first written (commit e771f96): its prompt asking for one or two cited
+  sentences, up to 256 new tokens, llama.cpp's default repetition penalty 1.1, 4 passages from the
+  same index (so the same prompt length up to the question);
+- `tuned`: the current defaults (`Settings()`): 4 passages, short span answers, 128 tokens.
 
 The model is warm (loaded and asked once before timing), as in a running server; the system prompt
 is the same for every question, so llama.cpp reuses its KV-cache prefix between answers of one
