@@ -317,7 +317,10 @@ class Index:
         return report
 
     def _write(self, col: Any, items: list[tuple[Chunk, str, int]], progress: ProgressCallback | None) -> None:
-        # Long passages first inside each batch keeps padding waste low when embedding.
+        # Sorted by length over the whole run, so every embedding batch holds passages of about the
+        # same length: padding is what a transformer wastes most time on. Writing order does not matter for safety: a document counts as indexed only
+        # when all its passages are there (`n_chunks`), so a kill mid-run is redone next time.
+        items = sorted(items, key=lambda item: len(item[0].embed_text), reverse=True)
         total = len(items)
         size = self.settings.index_batch_size
         for start in range(0, total, size):
