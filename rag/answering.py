@@ -39,6 +39,7 @@ from .settings import Settings
 
 __all__ = ["Answer", "Citation", "Timings", "Event", "AnswerChain", "REFUSAL_TEXT", "validate_question",
            "check_citations", "is_refusal", "Message", "ground", "support", "format_passages", "question_coverage",
+           "question_names",
            "without_instructions"]
 
 REFUSAL_TEXT = "Not found in the indexed articles."
@@ -109,6 +110,7 @@ _STOP = frozenset("a an the of to in on and or for by with as at is was were are
 # Question words that say what kind of answer is wanted, not what it is about.
 _QUESTION_WORDS = _STOP | frozenset("when where why how whom whose did do does many much type kind one".split())
 _SENTENCE = re.compile(r"(?<=[.!?])\s+")
+_NEGATION = re.compile(r"\b(?:not|never|no|none|nor)\b|n't\b", re.IGNORECASE)
 
 
 @dataclass
@@ -259,24 +261,41 @@ def question_coverage(question: str, answer: str, passage: str) -> float:
     return best
 
 
+def question_names(question: str) -> set[str]:
+    """Stems of the names and numbers in a question: its capitalised words after the first, and digits."""
+    words = [m.group(0) for m in _WORD.finditer(question.strip())][1:]
+    return {w.lower()[:5] for w in words if w[0].isupper() or w[0].isdigit()}
+
+
 def ground(text: str, cited: list[int], passages: list[Citation], question: str,
            min_coverage: float) -> tuple[str, list[int], str]:
     """Settle an answer's citations: (text, cited passage numbers, note). No numbers: refuse it.
 
     A passage qualifies when it states the answer (at least 60% of the answer's content words) and
-    the text around the answer there is about the question (`question_coverage` >= `min_coverage`).
-    A small model asked about something the passages do not say tends to copy a span about
-    something else; that, or an answer no passage states (a guess, outside knowledge), is refused.
-    Citations of passages that do not qualify are dropped, and every passage that qualifies is
-    cited, so the reader sees every source; the model's own citations stay where it put them.
+    is about the question: the text around the answer holds at least `min_coverage` of the
+    question's content words (`question_coverage`), the passage names every name and number the
+    question names, and if the question is negated ("not", "never", "n't") so is the passage. A
+    small model asked about something the passages do not say tends to copy a span about
+    something else (another person, year, or the positive of a negated question); that, or an
+    answer no passage states (a guess, outside knowledge), is refused. `min_coverage` 0 turns the
+    question checks off. Citations of passages that do not qualify are dropped, and every passage
+    that qualifies is cited, so the reader sees every source; the model's own citations stay put.
     """
     stated = [p for p in passages if support(text, p) >= 0.6]
+    if not stated:
+        return text, [], f"the model answered {text.strip()[:200]!r}, which no passage states; refused"
     coverage = {p.n: question_coverage(question, text, p.text) for p in stated}
-    about = sorted((n for n, c in coverage.items() if c >= min_coverage), key=lambda n: (n not in cited, -coverage[n]))
+    about = [p.n for p in stated if coverage[p.n] >= min_coverage]
+    if min_coverage > 0:
+        names, negated = question_names(question), bool(_NEGATION.search(question))
+        about = [n for n in about if names <= _stems(passages[n - 1].text, frozenset())
+                 and (not negated or _NEGATION.search(passages[n - 1].text))]
+    about.sort(key=lambda n: (n not in cited, -coverage[n]))
     if not about:
         why = (f"the passage around it covers at most {max(coverage.values()):.0%} of the question's words"
-               if stated else "which no passage states")
-        return text, [], f"the model answered {text.strip()[:200]!r}, {why}; refused"
+               if max(coverage.values()) < min_coverage else
+               "no passage stating it has all the question's names and numbers (and its negation, if any)")
+        return text, [], f"the model answered {text.strip()[:200]!r}; {why}; refused"
     note = "" if set(cited) & set(about) else f"the model cited {cited or 'nothing'}; [{about[0]}] states the answer"
     text = re.sub(r"\[(\d+)\]", lambda m: m.group(0) if int(m.group(1)) in about else "", text)
     text = re.sub(r"[ \t]+([.,;:!?])", r"\1", text).strip()

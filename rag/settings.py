@@ -57,7 +57,7 @@ class Settings(BaseSettings):
     bm25_weight: float = Field(1.0, ge=0)
     dense_weight: float = Field(1.0, ge=0)
     top_k: int = Field(4, ge=1, le=20, description="Passages handed to the LLM, numbered [1]..[k].")
-    min_question_coverage: float = Field(0.4, ge=0, le=1, description="Refuse an answer when the passage text around it holds less than this share of the question's content words (0 turns the check off).")
+    min_question_coverage: float = Field(0.4, ge=0, le=1, description="Refuse an answer when the passage text around it holds less than this share of the question's content words, or the passage lacks a name, number or negation of the question (0 turns these checks off).")
     min_relevance: float = Field(0.15, description="Refuse without asking the LLM when the best dense cosine similarity is below this.")
 
     # --- the language model ---

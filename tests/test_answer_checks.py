@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from rag import QuestionError
-from rag.answering import Citation, check_citations, ground, is_refusal, question_coverage, validate_question
+from rag.answering import (Citation, check_citations, ground, is_refusal, question_coverage, question_names,
+                           validate_question)
 
 
 def test_citations_outside_the_passages_are_removed_and_noted() -> None:
@@ -109,3 +110,20 @@ def test_answer_that_is_not_in_the_passage_is_not_covered() -> None:
 
 def test_answer_without_content_words_is_not_judged() -> None:
     assert question_coverage("What did Umerov request?", "[1]", PASSAGE) == 1.0
+
+
+def test_question_names_are_its_capitalised_words_and_numbers() -> None:
+    assert question_names("When did King George's war end in 1748?") == {"king", "georg", "1748"}
+    assert question_names("What did he ask for?") == set()  # the first word is capitalised by grammar
+
+
+def test_grounding_refuses_a_passage_that_lacks_a_name_of_the_question() -> None:
+    # The span is stated and the words around it match, but the question is about someone else.
+    _, cited, note = ground("the documents [2]", [2], GROUNDING_PASSAGES, "Which documents were signed by Umerov on Sunday?", 0.4)
+    assert cited == [] and "names and numbers" in note
+
+
+def test_grounding_refuses_the_positive_answer_to_a_negated_question() -> None:
+    _, cited, _ = ground("Syrskyi [2]", [2], GROUNDING_PASSAGES, "Who did not sign the documents?", 0.4)
+    assert cited == []
+    assert ground("Syrskyi [2]", [2], GROUNDING_PASSAGES, "Who did not sign the documents?", 0)[1] == [2, 3]  # checks off
