@@ -50,8 +50,8 @@ Message = dict[str, str]  # {"role": "user" | "assistant", "content": str}
 # the passages and the question are read anew. Worked examples (few-shot) were tried: with this 1.5B
 # model they made it copy the first name it saw ("Umerov" for who signed) more often than the plain
 # rules did, so the plain rules stay and the checks after generation do the rest. The answer is the
-# short span itself (the reader gets the passage beside it): one-to-two-sentence answers scored
-# F1 0.45 against 0.70 for spans on 100 SQuAD dev questions, and long answers are slower.
+# short span itself (the reader gets the passage beside it): SQuAD-style F1 rewards exactly that
+# (0.70 on 100 dev questions before the refusal checks), and a short answer is quicker to write.
 SYSTEM_PROMPT = (
     "You answer questions about news articles using only the numbered passages the user gives you.\n"
     "Rules:\n"
