@@ -186,14 +186,15 @@ def test_conversation_downloads_as_markdown_with_its_sources(answered: tuple[Any
     assert Path(download.value.path()).read_text(encoding="utf-8") == markdown
 
 
-def test_follow_up_uses_the_conversation_and_shows_the_rewritten_question(answered: tuple[Any, list[str]]):
-    page, _ = answered
-    answer = ask(page, "Which country sent them?")
+def test_follow_up_uses_the_conversation_and_shows_the_rewritten_question(served: tuple[str, Assistant], browser: Any):
+    page = open_page(browser, served[0])
+    ask(page, "What did Umerov request?")
+    answer = ask(page, "Who did he ask?")
     searched = answer.locator(".searched")
     assert searched.count() == 1, answer.inner_html()
     rewritten = searched.inner_text().removeprefix("Searched for:").strip().strip("“”\"")
     # Only a conversation can make the core rewrite a question, so the line itself shows the history was used.
-    assert rewritten and rewritten != "Which country sent them?", rewritten
+    assert rewritten and rewritten != "Who did he ask?", rewritten
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "chat-follow-up.png"))
 
