@@ -361,8 +361,8 @@ class Index:
         pairs = sorted(zip(rows["documents"], rows["metadatas"]), key=lambda p: p[1]["index"])
         return pairs
 
-    def dense_search(self, embedding: list[float], k: int, col: Any = None) -> list[tuple[str, str, dict[str, Any], float]]:
-        col = col or self._collection()
+    def dense_search(self, embedding: list[float], k: int, col: Any) -> list[tuple[str, str, dict[str, Any], float]]:
+        """The `k` nearest passages in `col` (a handle from `collection()`, fetched once per search)."""
         n = min(k, col.count())
         if n == 0:
             return []
@@ -372,12 +372,11 @@ class Index:
                 zip(res["ids"][0], res["documents"][0], res["metadatas"][0], res["distances"][0])]
 
     # ---------------------------------------------------------------- BM25 twin
-    def bm25(self, col: Any = None) -> tuple[Any, list[str]]:
+    def bm25(self, col: Any) -> tuple[Any, list[str]]:
         """The BM25 index matching the collection's current generation (rebuilt if stale).
 
         `col` must be a handle fetched for this search: its metadata carries the generation.
         """
-        col = col or self._collection()
         generation = (col.metadata or {}).get("generation", "")
         if generation == _DIRTY:
             # A re-index is running or was killed. Rebuild from what the collection holds now and

@@ -66,7 +66,7 @@ class HybridRetriever(BaseRetriever):
         best = sorted(fused, key=fused.__getitem__, reverse=True)[:k]
         return self._documents(best, fused, found, query_vec, col)
 
-    def _bm25_ids(self, query: str, depth: int, col: Any = None) -> list[str]:
+    def _bm25_ids(self, query: str, depth: int, col: Any) -> list[str]:
         retriever, ids = self.index.bm25(col)
         if not ids:
             return []
@@ -81,10 +81,10 @@ class HybridRetriever(BaseRetriever):
         return [ids[i] for i in docs[0]]
 
     def _documents(self, best: list[str], fused: dict[str, float], found: dict[str, tuple[str, dict[str, Any]]],
-                   query_vec: np.ndarray, col: Any = None) -> list[Document]:
+                   query_vec: np.ndarray, col: Any) -> list[Document]:
         if not best:
             return []
-        rows = (col or self.index.collection()).get(ids=best, include=["documents", "metadatas", "embeddings"])
+        rows = col.get(ids=best, include=["documents", "metadatas", "embeddings"])
         by_id = {cid: (text, meta, emb) for cid, text, meta, emb in
                  zip(rows["ids"], rows["documents"], rows["metadatas"], rows["embeddings"])}
         docs = []
