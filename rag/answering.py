@@ -194,6 +194,11 @@ def validate_question(question: Any, max_chars: int) -> str:
     return question
 
 
+def _tidy(text: str) -> str:
+    """Text whose citation markers were removed: no space left before punctuation, none at the ends."""
+    return re.sub(r"[ \t]+([.,;:!?])", r"\1", text).strip()
+
+
 def check_citations(text: str, k: int) -> tuple[str, list[int], list[str]]:
     """Drop citation numbers outside 1..k. Returns (clean text, valid numbers in order, notes)."""
     notes: list[str] = []
@@ -209,7 +214,7 @@ def check_citations(text: str, k: int) -> tuple[str, list[int], list[str]]:
         return "".join(f"[{n}]" for n in good)
 
     clean = _CITATION.sub(fix, text)
-    clean = re.sub(r"[ \t]+([.,;:!?])", r"\1", clean).strip()
+    clean = _tidy(clean)
     return clean, cited, notes
 
 
@@ -298,7 +303,7 @@ def ground(text: str, cited: list[int], passages: list[Citation], question: str,
         return text, [], f"the model answered {text.strip()[:200]!r}; {why}; refused"
     note = "" if set(cited) & set(about) else f"the model cited {cited or 'nothing'}; [{about[0]}] states the answer"
     text = re.sub(r"\[(\d+)\]", lambda m: m.group(0) if int(m.group(1)) in about else "", text)
-    text = re.sub(r"[ \t]+([.,;:!?])", r"\1", text).strip()
+    text = _tidy(text)
     missing = [n for n in about if n not in cited]
     if missing:
         text += ("" if text.endswith("]") else " ") + "".join(f"[{n}]" for n in missing)
@@ -330,14 +335,13 @@ class AnswerChain:
         self.rewrite_chain = rewrite | llm | StrOutputParser()
         # llama.cpp is not re-entrant: one generation at a time for a local model.
         self._llm_lock: threading.Lock | None = threading.Lock() if serialize else None
-        self._prime(llm)
+        self._prime(prompt, llm)
 
-    def _prime(self, llm: BaseChatModel) -> None:
+    def _prime(self, prompt: ChatPromptTemplate, llm: BaseChatModel) -> None:
         """Read the fixed prompt prefix into llama.cpp's KV cache now, not during the first answer."""
         from langchain_community.chat_models import ChatLlamaCpp
 
         if isinstance(llm, ChatLlamaCpp):
-            prompt = ChatPromptTemplate.from_messages([("system", SYSTEM_PROMPT), ("human", ANSWER_TEMPLATE)])
             (prompt | llm.bind(max_tokens=1)).invoke({"passages": "", "question": ""})
 
     def _generate(self, runnable: Any, inputs: dict[str, Any]) -> Iterator[str]:
