@@ -7,7 +7,8 @@
     ├── CorpusError              a path with no readable files, or that does not exist
     ├── ModelError               the LLM cannot be loaded
     │   └── ModelChecksumError   the assembled GGUF does not match its published sha256
-    └── LLMUnreachableError      an OpenAI-compatible / Ollama / Chroma server did not answer
+    ├── LLMUnreachableError      an OpenAI-compatible / Ollama model server did not answer
+    └── ChromaUnreachableError   the Chroma server (RAG_CHROMA_URL) did not answer or is not an address
 
 Faces (CLI, web page) catch `RagError` and print its message without a traceback;
 anything else is a bug and is allowed to surface as one.
@@ -24,6 +25,7 @@ __all__ = [
     "ModelError",
     "ModelChecksumError",
     "LLMUnreachableError",
+    "ChromaUnreachableError",
 ]
 
 
@@ -56,4 +58,8 @@ class ModelChecksumError(ModelError):
 
 
 class LLMUnreachableError(RagError):
-    """A model or vector server at a configured URL did not answer."""
+    """A model server at a configured URL did not answer."""
+
+
+class ChromaUnreachableError(RagError):
+    """The Chroma server at RAG_CHROMA_URL did not answer (or the setting is not a server address)."""

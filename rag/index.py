@@ -40,7 +40,7 @@ from filelock import FileLock, Timeout
 from .chunking import Chunk, chunk_document
 from .documents import FileProblem, load_corpus
 from .embeddings import Embedder
-from .errors import CorpusError, IndexBusyError, IndexMissingError, LLMUnreachableError, RagError
+from .errors import ChromaUnreachableError, CorpusError, IndexBusyError, IndexMissingError, RagError
 from .settings import Settings
 
 __all__ = ["Index", "IndexReport", "FileReport", "ProgressCallback"]
@@ -131,7 +131,7 @@ class Index:
             if self.settings.chroma_url:
                 url = urlparse(self.settings.chroma_url)
                 if url.scheme not in ("http", "https") or not url.hostname:
-                    raise LLMUnreachableError(
+                    raise ChromaUnreachableError(
                         f"RAG_CHROMA_URL={self.settings.chroma_url!r} is not a server address; "
                         "write it as http://host:port (or https://...).")
                 headers = {}
@@ -143,7 +143,7 @@ class Index:
                         ssl=url.scheme == "https", headers=headers, settings=chroma_settings)
                     self._client.heartbeat()
                 except Exception as err:  # chromadb raises several unrelated types for "no server"
-                    raise LLMUnreachableError(
+                    raise ChromaUnreachableError(
                         f"Chroma server at {self.settings.chroma_url} did not answer ({err.__class__.__name__}). "
                         "Start it (chroma run --path DIR --port N) or unset RAG_CHROMA_URL to use the local store.") from err
             else:
@@ -171,7 +171,7 @@ class Index:
             raise
         except Exception as err:
             if self.settings.chroma_url and _is_connection_error(err):
-                raise LLMUnreachableError(
+                raise ChromaUnreachableError(
                     f"Chroma server at {self.settings.chroma_url} stopped answering ({err.__class__.__name__}). "
                     "Check that it is running, or unset RAG_CHROMA_URL to use the local store.") from err
             raise

@@ -20,7 +20,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from rag import Assistant, LLMUnreachableError, Settings
+from rag import Assistant, ChromaUnreachableError, LLMUnreachableError, Settings
 from rag.models import BUNDLED_MODELS, ensure_gguf
 
 from .conftest import CORPUS
@@ -152,7 +152,7 @@ def test_answers_come_from_a_chroma_server(server_settings: Settings, corpus: Pa
 
 def test_an_unreachable_chroma_server_is_a_clear_error_naming_it() -> None:
     url = f"http://127.0.0.1:{_free_port()}"
-    with pytest.raises(LLMUnreachableError, match=f"Chroma server at {url} did not answer"):
+    with pytest.raises(ChromaUnreachableError, match=f"Chroma server at {url} did not answer"):
         Assistant(Settings(chroma_url=url)).search(SEED_QUESTION)
 
 
@@ -171,12 +171,12 @@ def test_a_chroma_server_that_stops_mid_session_is_a_clear_error(corpus: Path, t
         assistant.index(corpus)
     finally:
         server.stop()
-    with pytest.raises(LLMUnreachableError, match=f"Chroma server at {server.url}"):
+    with pytest.raises(ChromaUnreachableError, match=f"Chroma server at {server.url}"):
         assistant.search(SEED_QUESTION)
 
 
 def test_a_chroma_url_without_a_scheme_is_explained() -> None:
-    with pytest.raises(LLMUnreachableError, match="http://host:port"):
+    with pytest.raises(ChromaUnreachableError, match="http://host:port"):
         Assistant(Settings(chroma_url="localhost:8000")).search(SEED_QUESTION)
 
 
