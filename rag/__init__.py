@@ -11,7 +11,7 @@ Importing this package does not import gradio, torch or llama.cpp; they load on 
 
 from __future__ import annotations
 
-from .answering import REFUSAL_TEXT, Answer, Citation, Event, Timings
+from .answer import REFUSAL_TEXT, Answer, Citation, Event, Timings
 from .assistant import Assistant
 from . import errors as _errors
 from .errors import *  # noqa: F403 - the error tree is part of the public API

@@ -13,7 +13,8 @@ from typing import Any
 
 from langchain_core.language_models.chat_models import BaseChatModel
 
-from .answering import Answer, AnswerChain, Citation, Event, Message, validate_question
+from .answer import Answer, Citation, Event, Message, validate_question
+from .answering import AnswerChain
 from .embeddings import Embedder
 from .errors import IndexMissingError
 from .index import Index, IndexReport, ProgressCallback
@@ -59,20 +60,32 @@ class Assistant:
         _ = self.chain
 
     # ------------------------------------------------------------------ asking
-    def stream(self, question: str, history: list[Message] | None = None) -> Iterator[Event]:
-        """Yield `status` and `token` events, then one `answer` event carrying the `Answer`."""
+    def stream(self, question: str, history: list[Message] | None = None, *, since: str | None = None,
+               until: str | None = None, outlets: list[str] | tuple[str, ...] | None = None,
+               as_of: Any = None) -> Iterator[Event]:
+        """Yield `status` and `token` events, then one `answer` event carrying the `Answer`.
+
+        `since`/`until` (YYYY-MM-DD, inclusive) and `outlets` restrict the search; `as_of` (a date,
+        default today) is what "this week" or "yesterday" in the question is relative to.
+        """
         question = validate_question(question, self.settings.max_question_chars)
         if not self.store.exists():
             raise IndexMissingError(f"No index yet in {self.store.location}. Run `rag index corpus/` (or `make run`) first.")
-        yield from self.chain.stream(question, history)
+        yield from self.chain.stream(question, history, since=since, until=until, outlets=outlets, as_of=as_of)
 
-    def ask(self, question: str, history: list[Message] | None = None) -> Answer:
+    def ask(self, question: str, history: list[Message] | None = None, *, since: str | None = None,
+            until: str | None = None, outlets: list[str] | tuple[str, ...] | None = None,
+            as_of: Any = None) -> Answer:
         answer: Answer | None = None
-        for event in self.stream(question, history):
+        for event in self.stream(question, history, since=since, until=until, outlets=outlets, as_of=as_of):
             if event.kind == "answer":
                 answer = event.answer
         assert answer is not None  # the chain always ends with an answer event
         return answer
+
+    def articles(self, filters: Any = None) -> list[dict[str, Any]]:
+        """The indexed articles (doc_id, title, date, outlet, url, authors, passages), newest first."""
+        return self.store.articles(filters)
 
     def search(self, query: str, k: int | None = None) -> list[Citation]:
         """Retrieval only: the passages the assistant would hand to the LLM."""

@@ -1,0 +1,178 @@
+"""The values an answer is made of: `Answer`, `Citation`, `Timings`, `Event`, plus the text helpers
+every part of answering shares (the one citation pattern, the one sentence splitter).
+
+These are plain dataclasses: the faces (CLI, page, HTTP API) render them, the tests compare them,
+and nothing here talks to a model or a store.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+from .errors import QuestionError
+
+__all__ = ["Answer", "Citation", "Timings", "Event", "Message", "REFUSAL_TEXT", "CITATION", "split_sentences",
+           "strip_citations", "validate_question", "cited_numbers"]
+
+REFUSAL_TEXT = "Not found in the indexed articles."
+Message = dict[str, str]  # {"role": "user" | "assistant", "content": str}
+
+# The one citation pattern: [2], [1, 3], [1][2] (each bracket matched on its own).
+CITATION = re.compile(r"\[(\d+(?:\s*[,;]\s*\d+)*)\]")
+# The one sentence splitter for text the model wrote and for passages: a full stop, question or
+# exclamation mark (with closing quotes/brackets/citations after it) followed by space and a capital,
+# digit or quote. Requiring the capital keeps "U.S. officials" and "No. 3" whole more often than not.
+_SENTENCE_BREAK = re.compile(r"(?<=[.!?])(?:[\"'”’)\]]|\s*\[\d+(?:\s*[,;]\s*\d+)*\])*\s+(?=[\"“'‘(\[]?[A-Z0-9])|\n+")
+# Abbreviations that end in a full stop but rarely end a sentence (titles, months, "No.", "U.S.").
+_ABBREVIATION = re.compile(
+    r"(?:\b(?:Mr|Mrs|Ms|Dr|Prof|Sen|Rep|Gov|Gen|Col|Lt|Sgt|St|Jr|Sr|No|Vol|vs|Inc|Corp|Co|Ltd|Jan|Feb|Mar|Apr|Jun|"
+    r"Jul|Aug|Sep|Sept|Oct|Nov|Dec|U\.S|U\.K|U\.N|D\.C|a\.m|p\.m)|\b[A-Z])\.$")
+
+
+def split_sentences(text: str) -> list[tuple[int, int]]:
+    """(start, end) spans of the sentences of `text`, whitespace trimmed, in order."""
+    spans: list[tuple[int, int]] = []
+    start = 0
+    for match in _SENTENCE_BREAK.finditer(text):
+        head = text[start:match.start()].rstrip()
+        if _ABBREVIATION.search(head) and not match.group(0).startswith("\n"):
+            continue  # "Sen. Warren", "Jan. 5": not a sentence end
+        spans.append((start, match.start()))
+        start = match.end()
+    spans.append((start, len(text)))
+    trimmed = []
+    for s, e in spans:
+        while s < e and text[s].isspace():
+            s += 1
+        while e > s and text[e - 1].isspace():
+            e -= 1
+        if s < e:
+            trimmed.append((s, e))
+    return trimmed
+
+
+def strip_citations(text: str) -> str:
+    """The text without its [n] markers, with no space left before punctuation."""
+    return re.sub(r"[ \t]+([.,;:!?])", r"\1", CITATION.sub("", text)).strip()
+
+
+def cited_numbers(text: str) -> list[int]:
+    """Citation numbers in order of first appearance."""
+    out: list[int] = []
+    for match in CITATION.finditer(text):
+        for n in re.split(r"\s*[,;]\s*", match.group(1)):
+            if int(n) not in out:
+                out.append(int(n))
+    return out
+
+
+@dataclass
+class Citation:
+    """A passage shown to the model (numbered `n`) and, when cited, the sentences that support the answer."""
+
+    n: int
+    doc_id: str
+    title: str
+    source: str
+    start: int
+    end: int
+    text: str
+    score: float
+    similarity: float = 0.0
+    date: str = ""
+    outlet: str = ""
+    url: str = ""
+    authors: list[str] = field(default_factory=list)
+    also_reported_by: list[str] = field(default_factory=list)
+    # Supporting sentence spans in article coordinates (what the page highlights); empty = the passage.
+    spans: list[tuple[int, int]] = field(default_factory=list)
+
+    @classmethod
+    def from_document(cls, n: int, doc: Any) -> Citation:
+        m = doc.metadata
+        authors = m.get("authors") or []
+        if isinstance(authors, str):
+            authors = [a.strip() for a in authors.split(";") if a.strip()]
+        return cls(n, str(m["doc_id"]), str(m.get("title", "")), str(m.get("source", "")), int(m["start"]),
+                   int(m["end"]), doc.page_content, float(m.get("score", 0.0)), float(m.get("similarity", 0.0)),
+                   date=str(m.get("date") or ""), outlet=str(m.get("outlet") or ""), url=str(m.get("url") or ""),
+                   authors=list(authors), also_reported_by=list(m.get("also_reported_by") or []))
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["spans"] = [list(s) for s in self.spans]
+        return data
+
+
+@dataclass
+class Timings:
+    retrieval_ms: float = 0.0
+    first_token_ms: float | None = None
+    total_ms: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class Answer:
+    question: str
+    text: str
+    refused: bool
+    citations: list[Citation] = field(default_factory=list)
+    rewritten_question: str = ""
+    timings: Timings = field(default_factory=Timings)
+    model: str = ""
+    passages: list[Citation] = field(default_factory=list)  # everything the model was shown ("closest" on a refusal)
+    notes: list[str] = field(default_factory=list)
+    # What was searched: {"since", "until", "outlets", "prefer_recent", "description"}; empty = everything.
+    filters: dict[str, Any] = field(default_factory=dict)
+    # One record per sentence the model wrote: text, citations, each check's verdict, kept or removed.
+    sentences: list[dict[str, Any]] = field(default_factory=list)
+    kind: str = "answer"  # answer | summary | digest | about-assistant | refusal
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "question": self.question,
+            "answer": self.text,
+            "refused": self.refused,
+            "kind": self.kind,
+            "citations": [c.to_dict() for c in self.citations],
+            "closest": [c.to_dict() for c in self.passages] if self.refused else [],
+            "rewritten_question": self.rewritten_question,
+            "filters": dict(self.filters),
+            "sentences": list(self.sentences),
+            "timings": self.timings.to_dict(),
+            "model": self.model,
+            "notes": list(self.notes),
+        }
+
+
+@dataclass
+class Event:
+    """One step of a streamed answer: `status` (what is happening), `token` (text), `answer` (the value)."""
+
+    kind: Literal["status", "token", "answer"]
+    text: str = ""
+    answer: Answer | None = None
+
+
+def validate_question(question: Any, max_chars: int) -> str:
+    if not isinstance(question, str):
+        raise QuestionError("The question must be text.")
+    question = question.strip()
+    if not question:
+        raise QuestionError("The question is empty. Type a question about the articles, e.g. 'What did Umerov request?'.")
+    if len(question) > max_chars:
+        raise QuestionError(f"The question is {len(question)} characters long; the limit is {max_chars} "
+                            "(RAG_MAX_QUESTION_CHARS). Shorten it to the question itself.")
+    bad = [c for c in question if unicodedata.category(c) == "Cc" and c not in "\n\t"]
+    if bad:
+        raise QuestionError(f"The question contains control characters (e.g. {bad[0]!r}). Retype it as plain text.")
+    if any(unicodedata.category(c) == "Cs" for c in question):
+        # A lone surrogate cannot be encoded as UTF-8: it would fail deep inside the tokenizer.
+        raise QuestionError("The question contains an invalid character (a lone UTF-16 surrogate). Retype it as plain text.")
+    return question

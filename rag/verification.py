@@ -1,0 +1,218 @@
+"""Where a citation is checked: every sentence of an answer against the passages it cites.
+
+The answer is split into sentences (`rag.answer.split_sentences`). Each sentence that makes a claim
+must pass, against at least one evidence block it cites, every check of the policy:
+- `missing_names`: every number, date and proper name of the sentence occurs in the block (its
+  text, title, outlet or date), after normalising case, thousands separators, possessives, month
+  abbreviations and small number words. Reason: a wrong name or figure is the error a reader cannot
+  spot, and the one a small model makes when two people share a passage.
+- `support_similarity`: the sentence means what the block says: its MiniLM cosine to the closest
+  sentence (or pair of adjacent sentences) of the block is at least `min_support_similarity`.
+  Reason: a sentence whose words all occur in a passage can still say something the passage does not.
+A sentence that fails against what it cites but passes against another block shown to the model is
+re-cited to that block; one that no block supports is removed and reported in the notes. A sentence
+that only says what the articles do not state ("The articles give no date") is kept without a
+citation when some claim survives: a partial answer names its gap. If no claim survives, the
+answer becomes the refusal.
+
+Nothing here judges whether an answer is *true*; only whether the cited passages say it.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from .answer import cited_numbers, split_sentences, strip_citations
+from .evidence import Evidence, EvidenceBlock, human_date
+
+__all__ = ["VerificationPolicy", "Verified", "with_citations", "missing_names", "names_in", "normalise", "is_absence"]
+
+_MONTHS = {"jan": "january", "feb": "february", "mar": "march", "apr": "april", "jun": "june", "jul": "july",
+           "aug": "august", "sep": "september", "sept": "september", "oct": "october", "nov": "november",
+           "dec": "december"}
+_NUMBER_WORDS = {w: str(i) for i, w in enumerate(
+    "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen "
+    "seventeen eighteen nineteen twenty".split())}
+# Capitalised words that are not names: they start sentences or are capitalised by convention.
+_NOT_NAMES = frozenset(
+    "a an the this that these those it its he she they his her their them we our you your i in on at of for "
+    "to from by with as after before when while if but and or so also however according yes no not there "
+    "here what which who why how where some many most all both each other another one two three first "
+    "last new said says despite during since until about over under than then though although because "
+    "meanwhile instead still yet now today yesterday tomorrow".split())
+_TOKEN = re.compile(r"[A-Za-zÀ-ÖØ-öø-ÿ][\w'’.-]*|\d[\d,.]*")
+# Statements about what the evidence lacks (a partial answer naming its gap).
+_ABSENCE = re.compile(
+    r"\b(?:do(?:es)?n[o']?t|do(?:es)? not|did not|didn't)\s+(?:say|mention|give|specify|state|provide|include|"
+    r"report|reveal|explain|indicate|name|list)\b|\bno (?:information|details?|mention|date|figure|reason)\b|"
+    r"\bnot (?:mentioned|specified|stated|given|reported|provided|known|clear)\b|\bunclear\b",
+    re.IGNORECASE)
+
+
+def normalise(text: str) -> str:
+    """Lower case; curly quotes straight; possessives, thousands separators and month abbreviations undone."""
+    text = text.lower().replace("’", "'").replace("‘", "'")
+    text = re.sub(r"'s\b", "", text)
+    text = re.sub(r"(?<=\d),(?=\d{3}\b)", "", text)
+    text = re.sub(r"\b(jan|feb|mar|apr|jun|jul|aug|sept?|oct|nov|dec)\.", lambda m: _MONTHS[m.group(1)], text)
+    return text
+
+
+def _words(text: str) -> set[str]:
+    words = set(re.findall(r"[\w.-]+", normalise(text)))
+    words |= {w.strip(".-") for w in words}
+    words |= {_NUMBER_WORDS[w] for w in words if w in _NUMBER_WORDS}
+    words |= {_MONTHS.get(w, w) for w in words}
+    return words
+
+
+def names_in(sentence: str) -> list[str]:
+    """The numbers, dates and proper names of a sentence (citations left out)."""
+    found = []
+    for i, match in enumerate(_TOKEN.finditer(strip_citations(sentence))):
+        token = match.group(0).strip(".,'’-")
+        if not token:
+            continue
+        if token[0].isdigit() or (token[0].isupper() and token.lower() not in _NOT_NAMES):
+            found.append(token)
+    return found
+
+
+def missing_names(sentence: str, evidence_text: str) -> list[str]:
+    """Names and numbers of `sentence` that `evidence_text` does not contain (normalised)."""
+    have = _words(evidence_text)
+    missing = []
+    for name in names_in(sentence):
+        key = normalise(name).strip(".-")
+        key = _NUMBER_WORDS.get(key, _MONTHS.get(key, key))
+        parts = [p for p in re.split(r"[-'.]", key) if p] if key not in have else []
+        if key not in have and not (parts and all(p in have for p in parts)):
+            missing.append(name)
+    return missing
+
+
+def is_absence(sentence: str) -> bool:
+    """True for a sentence that says what the articles do not state."""
+    return bool(_ABSENCE.search(sentence))
+
+
+@dataclass
+class Verified:
+    text: str
+    cited: list[int]                                   # block numbers, in order of first citation
+    spans: dict[int, list[tuple[int, int]]]            # block -> supporting sentence spans (article coords)
+    sentences: list[dict[str, Any]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+class VerificationPolicy:
+    """The checks a sentence must pass, with their settings; built from `Settings`."""
+
+    def __init__(self, embed: Any, *, min_support_similarity: float, check_names: bool = True) -> None:
+        self.embed = embed  # texts -> unit vectors (the bundled MiniLM)
+        self.min_support_similarity = min_support_similarity
+        self.check_names = check_names
+
+    @classmethod
+    def from_settings(cls, settings: Any, embed: Any) -> VerificationPolicy:
+        return cls(embed, min_support_similarity=settings.min_support_similarity,
+                   check_names=settings.verify_names)
+
+    def support_similarity(self, vector: np.ndarray, block: EvidenceBlock) -> tuple[float, list[int]]:
+        """Best cosine of the sentence to one sentence, or two adjacent sentences, of the block."""
+        if not len(block.spans):
+            return 0.0, []
+        sims = block.vectors @ vector
+        best = int(np.argmax(sims))
+        score, which = float(sims[best]), [best]
+        if score < self.min_support_similarity and len(block.spans) > 1:
+            pairs = [f"{block.sentence(i)} {block.sentence(i + 1)}" for i in range(len(block.spans) - 1)]
+            pair_sims = np.asarray(self.embed(pairs), dtype=np.float32) @ vector
+            j = int(np.argmax(pair_sims))
+            if float(pair_sims[j]) > score:
+                score, which = float(pair_sims[j]), [j, j + 1]
+        return score, which
+
+    def _check(self, sentence: str, vector: np.ndarray, block: EvidenceBlock) -> dict[str, Any]:
+        c = block.citation
+        context = " ".join([c.text, c.title, c.outlet, c.date, human_date(c.date)])
+        missing = missing_names(sentence, context) if self.check_names else []
+        similarity, which = self.support_similarity(vector, block)
+        return {"block": block.n, "missing_names": missing, "names": not missing,
+                "similarity": round(similarity, 3), "meaning": similarity >= self.min_support_similarity,
+                "support": which}
+
+    def verify(self, text: str, evidence: Evidence) -> Verified:
+        blocks = {b.n: b for b in evidence.blocks}
+        pieces = [(text[s:e], text[max(0, s - 1):s]) for s, e in split_sentences(text)]
+        pieces = [(p, sep) for p, sep in pieces if strip_citations(p).strip(" -*•")]
+        claims = [strip_citations(p).lstrip("-*• ").strip() for p, _ in pieces]
+        vectors = np.asarray(self.embed(claims), dtype=np.float32) if claims else np.zeros((0, 384))
+        out = Verified(text="", cited=[], spans={})
+        kept_text: list[str] = []
+        for (raw, sep), claim, vector in zip(pieces, claims, vectors):
+            record: dict[str, Any] = {"text": claim, "citations": [], "supported": False, "removed": False,
+                                      "checks": {}}
+            numbers = cited_numbers(raw)
+            bad = [n for n in numbers if n not in blocks]
+            if bad:
+                out.notes.append(f"removed citation(s) {bad}: only {len(blocks)} passages were shown")
+            numbers = [n for n in numbers if n in blocks]
+            bullet = raw.lstrip().startswith(("- ", "* ", "• "))
+            if is_absence(claim) and not names_in(claim)[1:]:
+                # A statement of what the articles lack: kept, uncited (it is about the evidence).
+                record.update(kind="absence", supported=True)
+                out.sentences.append(record)
+                kept_text.append(("\n- " if bullet else " ") + claim)
+                continue
+            results = {n: self._check(claim, vector, blocks[n]) for n in numbers}
+            good = [n for n, r in results.items() if r["names"] and r["meaning"]]
+            if not good:  # try the other blocks the model was shown: a wrong or missing citation
+                others = {n: self._check(claim, vector, b) for n, b in blocks.items() if n not in results}
+                ranked = sorted((r["similarity"], n) for n, r in others.items() if r["names"] and r["meaning"])
+                if ranked:
+                    good = [ranked[-1][1]]
+                    out.notes.append(f"re-cited {claim[:80]!r} to [{good[0]}] (cited {numbers or 'nothing'})")
+                results.update(others)
+            record["checks"] = {str(n): r for n, r in results.items()}
+            record["kind"] = "claim"
+            if not good:
+                record["removed"] = True
+                best = max(results.values(), key=lambda r: r["similarity"], default=None)
+                why = ("no passage shown" if best is None else
+                       f"missing {', '.join(best['missing_names'])}" if best["missing_names"] else
+                       f"closest passage similarity {best['similarity']:.2f} < {self.min_support_similarity}")
+                out.notes.append(f"removed unsupported sentence {claim[:120]!r} ({why})")
+                out.sentences.append(record)
+                continue
+            record.update(supported=True, citations=good)
+            out.sentences.append(record)
+            for n in good:
+                if n not in out.cited:
+                    out.cited.append(n)
+                block = blocks[n]
+                for i in results[n]["support"]:
+                    span = block.article_span(i)
+                    if span not in out.spans.setdefault(n, []):
+                        out.spans[n].append(span)
+            kept_text.append(("\n- " if bullet else " ") + with_citations(claim, good))
+        # The first check's verdict, before removals, is what `supported_sentences` measures.
+        if not any(r.get("kind") == "claim" and r["supported"] for r in out.sentences):
+            out.text = ""
+            return out
+        out.text = "".join(kept_text).strip()
+        return out
+
+
+def with_citations(sentence: str, numbers: list[int]) -> str:
+    """"Umerov asked for weapons." + [1] -> "Umerov asked for weapons [1].": the citation ends the sentence."""
+    body = sentence.rstrip()
+    end = re.search(r"[.!?]+[\"'”’)]*$", body)
+    marks = "".join(f"[{n}]" for n in numbers)
+    if end:
+        return f"{body[:end.start()].rstrip()} {marks}{end.group(0)}"
+    return f"{body} {marks}"
