@@ -15,10 +15,12 @@ import platformdirs
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-__all__ = ["Settings", "DEFAULT_DATA_DIR", "DEFAULT_MODEL_CACHE"]
+__all__ = ["Settings", "DEFAULT_DATA_DIR", "DEFAULT_MODEL_CACHE", "DEFAULT_EVAL_INDEX_DIR"]
 
 DEFAULT_DATA_DIR = Path(".rag")
 DEFAULT_MODEL_CACHE = Path(platformdirs.user_cache_dir("rag-news")) / "models"
+# `rag eval` keeps one index per evaluation corpus and index-shaping settings here (never in data_dir).
+DEFAULT_EVAL_INDEX_DIR = Path(platformdirs.user_cache_dir("rag-news")) / "eval-index"
 
 
 class Settings(BaseSettings):
@@ -30,12 +32,22 @@ class Settings(BaseSettings):
     data_dir: Path = Field(DEFAULT_DATA_DIR, description="Index (Chroma + BM25) and its lock live here.")
     model_cache: Path = Field(DEFAULT_MODEL_CACHE, description="Assembled GGUF and exported ONNX models, shared by every index.")
     corpus_dir: Path = Field(Path("corpus"), description="Folder `make run` indexes.")
+    eval_index_dir: Path = Field(DEFAULT_EVAL_INDEX_DIR, description="`rag eval` keeps its evaluation indexes here, one folder per corpus and index-shaping settings, so a re-run costs only the questions.")
     collection: str = Field("articles", description="Chroma collection name.")
 
     # --- vector store ---
     chroma_url: str | None = Field(None, description="Use a Chroma server (http://host:port) instead of the local store.")
     chroma_token: SecretStr | None = Field(None, description="Bearer token for the Chroma server, if it requires one.")
     index_batch_size: int = Field(256, ge=1, description="Passages embedded and written per step of `rag index` (one progress step; a kill loses at most one).")
+    # HNSW effort, from bench/dense_recall.py (recall@100 against exact search after a heavy
+    # add/delete sequence on SciFact; docs/BENCHMARKS.md). Chroma's defaults (100/100/16) lose
+    # neighbours once many passages have been deleted and re-added.
+    hnsw_search_ef: int = Field(400, ge=10, description="HNSW candidates explored per query (Chroma `ef_search`; changeable later).")
+    hnsw_construction_ef: int = Field(200, ge=10, description="HNSW candidates explored when inserting (`ef_construction`; fixed at creation).")
+    hnsw_m: int = Field(32, ge=4, description="HNSW links per node (`max_neighbors`, M; fixed at creation).")
+    # Syndicated copies and light rewrites of one wire story share about 0.6-0.9 of their word
+    # 3-shingles; different stories on one topic share under 0.1 (rag/dedup.py, tests/test_dedup.py).
+    near_duplicate_threshold: float = Field(0.5, ge=0, le=1, description="Articles whose word-shingle Jaccard similarity (MinHash) is at least this are one story; 0 turns grouping off.")
 
     # --- embeddings ---
     embedding_model: Path | None = Field(None, description="sentence-transformers folder; default: the bundled all-MiniLM-L6-v2.")
@@ -56,9 +68,21 @@ class Settings(BaseSettings):
     rrf_k: int = Field(60, ge=1, description="Reciprocal-rank-fusion constant.")
     bm25_weight: float = Field(1.0, ge=0)
     dense_weight: float = Field(1.0, ge=0)
-    top_k: int = Field(4, ge=1, le=20, description="Passages handed to the LLM, numbered [1]..[k].")
-    min_question_coverage: float = Field(0.4, ge=0, le=1, description="Refuse an answer when the passage text around it holds less than this share of the question's content words, or the passage lacks a name, number or negation of the question (0 turns these checks off).")
+    top_k: int = Field(6, ge=1, le=20, description="Passages retrieved per question; their most relevant sentences become the evidence.")
+    # A file of 500 near-identical passages, or ten copies of one story, would otherwise fill a
+    # retriever's whole candidate list and push every other article out before fusion.
+    candidates_per_story: int = Field(5, ge=1, description="Most candidates one story (near-duplicate group) may hold in each retriever's list.")
+    # "The latest on X": passages about as relevant as the best one are ordered by date; the rest keep their rank.
+    recent_relevance_ratio: float = Field(0.6, gt=0, le=1, description="With prefer_recent: passages whose fused score is at least this share of the best are put newest first.")
     min_relevance: float = Field(0.15, description="Refuse without asking the LLM when the best dense cosine similarity is below this.")
+
+    # --- answers: evidence and verification (rag/evidence.py, rag/verification.py) ---
+    evidence_chars: int = Field(900, ge=100, le=6000, description="Characters of selected sentences the model reads per question (a 1.5B model answers better, and sooner, from less).")
+    evidence_lexical_weight: float = Field(0.3, ge=0, description="Weight of the share of question words in a sentence's relevance, beside its cosine.")
+    summary_chars: int = Field(1400, ge=200, le=8000, description="Characters of an article's lead sentences read for a summary.")
+    min_support_similarity: float = Field(0.5, ge=0, le=1, description="A sentence of the answer is kept only if its cosine to a sentence (or two adjacent ones) of a cited passage reaches this.")
+    verify_names: bool = Field(True, description="Remove answer sentences whose names, numbers or dates are not in a cited passage.")
+    digest_max_items: int = Field(8, ge=1, le=50, description="Stories listed for \"What happened this week?\"-style questions.")
 
     # --- the language model ---
     llm_backend: Literal["local", "openai", "ollama"] = "local"
@@ -70,7 +94,7 @@ class Settings(BaseSettings):
     llm_batch: int = Field(512, ge=8, description="Local model: prompt tokens evaluated per batch.")
     llm_flash_attn: bool = Field(False, description="Local model: llama.cpp flash attention.")
     llm_context: int = Field(4096, ge=512)
-    llm_max_tokens: int = Field(128, ge=16, description="Longest answer, in tokens.")
+    llm_max_tokens: int = Field(192, ge=16, description="Longest answer, in tokens.")
     llm_temperature: float = Field(0.0, ge=0)
     llm_refusal_bias: float = Field(0.0, description="Local model: added to the logit of the NOT FOUND sentinel's first token; higher refuses more readily.")
     llm_timeout: float = Field(120.0, gt=0, description="Seconds to wait for a model server.")
@@ -85,6 +109,11 @@ class Settings(BaseSettings):
     auth_password: SecretStr | None = None
     max_queue: int = Field(16, ge=1, description="Waiting chats beyond this are told the server is busy.")
     max_upload_mb: float = Field(20.0, gt=0)
+    # A login that fails makes the next attempt for that user name wait (doubling up to the cap), so
+    # guessing a password through the page takes hours, not seconds. 0 turns the delay off.
+    login_delay: float = Field(1.0, ge=0, description="Seconds the page waits after a failed login; doubles per failure in a row.")
+    login_delay_max: float = Field(30.0, ge=0, description="Longest wait between failed logins for one user name.")
+    upload_cache_hours: float = Field(24.0, gt=0, description="Uploaded files and downloads in Gradio's cache are deleted after this many hours (checked hourly).")
 
     @property
     def chroma_dir(self) -> Path:
