@@ -1,16 +1,24 @@
-"""`rag eval`: measure retrieval (BEIR files) and answers (question files) on a throwaway index.
+"""`rag eval`: measure retrieval (BEIR files) and answers (question files) on an evaluation index.
 
-Both runners build their own index of the evaluation corpus in a temporary data directory, so the
-user's index is never touched, and then go through the very components the assistant uses:
+Both runners index the evaluation corpus into an evaluation index of their own (never the user's
+`RAG_DATA_DIR`) and then go through the very components the assistant uses:
 - retrieval: `HybridRetriever.search` (the assistant's retriever, with its settings); passages are
   mapped back to their documents and each document is ranked by its best passage;
-- answers: the full `Assistant.ask` (rewrite of follow-ups, retrieval, LLM, citation check, refusal).
+- answers: the full `Assistant.ask` (rewrite of follow-ups, retrieval, LLM, verification, refusal).
+
+The evaluation index is kept between runs, in a folder keyed by the corpus path and the settings that
+shape an index (`eval_index_dir`), so a second run costs only the questions: the incremental indexer
+skips every unchanged document, re-embeds changed ones and drops deleted ones.
 
 Metrics (hand-written because they are a few lines each and the reference libraries, `pytrec_eval`
 and the SQuAD script, are not dependencies):
 - nDCG@k with binary or graded gains (`2**rel - 1` numerator, as in BEIR / trec_eval), Recall@k, MRR@k;
 - SQuAD exact match and token F1 (lower-case, drop punctuation and articles, collapse spaces), best
-  over the accepted answers.
+  over the accepted answers;
+- accuracy: a non-refused answer that contains an accepted answer, both SQuAD-normalised, on word
+  boundaries (so a sentence answer is judged by what it says, not by its length);
+- citation accuracy, nugget recall (share of expected facts in the answer) and the share of the
+  model's sentences that passed verification (from `Answer.sentences`).
 
 This module does not tune anything and does not decide what "good" is; it reports numbers.
 """
@@ -19,16 +27,15 @@ from __future__ import annotations
 
 import argparse
 import collections
+import hashlib
+import inspect
 import json
 import math
 import re
-import shutil
 import string
 import sys
-import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -38,8 +45,10 @@ from .settings import Settings
 
 __all__ = [
     "ndcg_at_k", "recall_at_k", "mrr_at_k", "normalize_answer", "exact_match", "token_f1", "strip_citations",
-    "percentile", "load_queries", "load_qrels", "load_questions", "rank_documents", "throwaway_settings",
-    "evaluate_retrieval", "evaluate_qa", "QuestionResult", "score_question", "summarise_qa", "add_eval_parser",
+    "contains_answer", "nugget_share", "corpus_id", "sentence_records", "percentile", "load_queries",
+    "load_qrels", "load_questions", "select_rows", "rank_documents", "eval_index_key", "eval_settings",
+    "evaluate_retrieval", "evaluate_qa", "ask_rows", "QuestionResult", "score_question", "summarise_qa",
+    "print_table", "add_eval_parser",
 ]
 
 # ---------------------------------------------------------------------------------------------- metrics
@@ -72,6 +81,7 @@ def mrr_at_k(ranked: Sequence[str], relevant: dict[str, int], k: int = 10) -> fl
 _CITATION_MARK = re.compile(r"\s*\[\d+(?:\s*[,;]\s*\d+)*\]")
 _ARTICLES = re.compile(r"\b(a|an|the)\b")
 _PUNCT = set(string.punctuation)
+_POSSESSIVE = re.compile(r"(?<=\w)['’]s\b")
 
 
 def strip_citations(text: str) -> str:
@@ -104,6 +114,65 @@ def token_f1(prediction: str, answers: Sequence[str]) -> float:
             precision, recall = common / len(pred_tokens), common / len(gold)
             best = max(best, 2 * precision * recall / (precision + recall))
     return best
+
+
+def _for_containment(text: str) -> str:
+    # Possessives go first: "RedNote’s" must still contain "RedNote" (SQuAD's normalisation keeps the
+    # curly apostrophe and turns "RedNote's" into one token "rednotes").
+    return f" {normalize_answer(_POSSESSIVE.sub('', strip_citations(text)))} "
+
+
+def contains_answer(text: str, answers: Sequence[str]) -> bool:
+    """True when `text` contains an accepted answer, both SQuAD-normalised, on word boundaries.
+
+    Word boundaries because a plain substring would find "men" in "women" and "3" in "30".
+    """
+    haystack = _for_containment(text)
+    return any(needle.strip() and needle in haystack for needle in map(_for_containment, answers))
+
+
+def _squashed(text: str) -> str:
+    return " ".join(text.split()).lower()
+
+
+def nugget_share(text: str, nuggets: Sequence[Sequence[str] | str]) -> float:
+    """Share of the facts (each a list of alternative strings) that `text` states, case-insensitively."""
+    if not nuggets:
+        return 0.0
+    answer = _squashed(strip_citations(text))
+    facts = [[n] if isinstance(n, str) else list(n) for n in nuggets]
+    return sum(any(_squashed(alt) in answer for alt in fact if alt.strip()) for fact in facts) / len(facts)
+
+
+def corpus_id(doc_id: str) -> str:
+    """The corpus `_id` behind a stored document id.
+
+    `.jsonl` rows are stored as "<file relative path>#<_id>" (ids namespaced by file, so no file can
+    take another's place), while question files name the bare `_id`: compare by the part after the
+    last "#". Ids of whole files ("a/b.md") have no "#" and stay as they are.
+    """
+    return doc_id.rsplit("#", 1)[-1]
+
+
+def sentence_records(answer: Any) -> list[dict[str, Any]]:
+    """The answer's sentence verification record, with the names of the checks each failed.
+
+    `Answer.sentences` rows look like {"text", "citations", "supported", "checks": {name: bool}, "removed"};
+    answers from before that field existed give [].
+    """
+    records = []
+    for sentence in getattr(answer, "sentences", None) or []:
+        row = dict(sentence) if isinstance(sentence, dict) else dict(vars(sentence))
+        checks = dict(row.get("checks") or {})
+        records.append({
+            "text": str(row.get("text", "")),
+            "citations": list(row.get("citations") or []),
+            "supported": bool(row.get("supported", False)),
+            "removed": bool(row.get("removed", False)),
+            "checks": checks,
+            "failed": [name for name, passed in checks.items() if passed is False],
+        })
+    return records
 
 
 def percentile(values: Sequence[float], q: float) -> float:
@@ -165,7 +234,8 @@ def load_qrels(path: Path | str) -> dict[str, dict[str, int]]:
 
 
 def load_questions(path: Path | str) -> list[dict[str, Any]]:
-    """Question rows: `id`, `question`, `answers`, `impossible`, optional `evidence`, `doc_id`, `history`."""
+    """Question rows: `id`, `question`, `answers`, `impossible`; optional `evidence`, `doc_id`, `doc_ids`,
+    `history`, `as_of`, `nuggets` (see ../shared/eval/README.md)."""
     rows = []
     for lineno, row in _jsonl_rows(Path(path), "questions"):
         if not str(row.get("question", "")).strip():
@@ -173,31 +243,65 @@ def load_questions(path: Path | str) -> list[dict[str, Any]]:
         row.setdefault("id", f"line-{lineno}")
         row["answers"] = [str(a) for a in row.get("answers") or [] if str(a).strip()]
         row["impossible"] = bool(row.get("impossible", False))
-        if not row["impossible"] and not row["answers"]:
+        if not row["impossible"] and not row["answers"] and not row.get("nuggets"):
             raise CorpusError(f"{path}:{lineno}: an answerable question needs a non-empty 'answers' list "
-                              "(or set \"impossible\": true).")
+                              "(or 'nuggets', or set \"impossible\": true).")
         rows.append(row)
     if not rows:
         raise CorpusError(f"{path} holds no questions.")
     return rows
 
 
-# ---------------------------------------------------------------------------------------------- the throwaway index
+def select_rows(rows: Sequence[Any], *, offset: int = 0, every: int = 1, limit: int | None = None) -> list[Any]:
+    """A reproducible subset for quick runs: from `offset`, every `every`-th row, at most `limit` rows."""
+    if offset < 0 or every < 1 or (limit is not None and limit < 0):
+        raise CorpusError("--offset must be >= 0, --every >= 1 and --limit >= 0.")
+    picked = list(rows)[offset::every]
+    return picked[:limit] if limit else picked
 
 
-@contextmanager
-def throwaway_settings(base: Settings | None = None) -> Iterator[Settings]:
-    """Settings like `base` but pointing at a fresh temporary data dir (always a local Chroma)."""
+# ---------------------------------------------------------------------------------------------- the evaluation index
+
+# Settings that change what an index holds (its passages, their vectors or their metadata). Other
+# settings (retrieval, the model, the page) only change how the index is used, so changing them keeps
+# the index. Prefixed names catch later additions (e.g. a title weight, near-duplicate grouping).
+_INDEX_SHAPING_FIELDS = ("chunk_size", "chunk_overlap", "embedding_model", "embedding_backend", "max_file_mb")
+_INDEX_SHAPING_PREFIXES = ("chunk_", "title_", "dedup_", "duplicate_", "near_duplicate_", "minhash_", "group_",
+                           "hnsw_")
+# Chroma lets this one change on an existing collection (the index brings it up to date when opened).
+_INDEX_USING_FIELDS = ("hnsw_search_ef",)
+# Bump when the stored format changes in a way the incremental indexer would not notice (its document
+# hashes already cover the documents, the chunking and the metadata schema).
+EVAL_INDEX_FORMAT = "2"
+
+
+def eval_index_key(corpus: Path | str, settings: Settings) -> str:
+    """Folder name of the evaluation index of `corpus` under `settings`: readable prefix + short hash.
+
+    Keyed by the corpus *path*, not its contents: a changed corpus is brought up to date by the
+    incremental indexer (only changed documents are embedded again), which is cheaper than a new folder.
+    """
+    path = Path(corpus).resolve()
+    shaping = {name: str(getattr(settings, name)) for name in sorted(type(settings).model_fields)
+               if (name in _INDEX_SHAPING_FIELDS or name.startswith(_INDEX_SHAPING_PREFIXES))
+               and name not in _INDEX_USING_FIELDS}
+    shaping["format"] = EVAL_INDEX_FORMAT
+    digest = hashlib.sha256(json.dumps({"corpus": str(path), **shaping}, sort_keys=True).encode()).hexdigest()
+    stem = re.sub(r"[^A-Za-z0-9._-]+", "-", f"{path.parent.name}-{path.name}").strip("-")[:60]
+    return f"{stem}-{digest[:12]}"
+
+
+def eval_settings(corpus: Path | str, base: Settings | None = None, index_dir: Path | str | None = None) -> Settings:
+    """Settings like `base` whose data dir is the evaluation index of `corpus` (always a local Chroma)."""
     base = base or Settings()
-    tmp = Path(tempfile.mkdtemp(prefix="rag-eval-"))
-    try:
-        yield base.model_copy(update={"data_dir": tmp, "chroma_url": None, "chroma_token": None,
-                                      "collection": "eval"})
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+    folder = Path(index_dir) if index_dir else Path(base.eval_index_dir) / eval_index_key(corpus, base)
+    if folder.resolve() == Path(base.data_dir).resolve():
+        raise CorpusError(f"--index-dir {folder} is your own index (RAG_DATA_DIR); give another folder.")
+    return base.model_copy(update={"data_dir": folder, "chroma_url": None, "chroma_token": None,
+                                   "collection": "eval"})
 
 
-def _index_quietly(assistant: Any, corpus: Path, progress: bool) -> Any:
+def _index_quietly(assistant: Any, corpus: Path, progress: bool, fresh: bool = False) -> Any:
     bar: Any = None
 
     def update(done: int, total: int, what: str) -> None:
@@ -210,10 +314,19 @@ def _index_quietly(assistant: Any, corpus: Path, progress: bool) -> Any:
         bar.update(done - bar.n)
 
     try:
-        return assistant.index(corpus, rebuild=True, progress=update if progress else None)
+        # Another evaluation of the same corpus may be indexing into the same folder: wait for it,
+        # then find everything already there.
+        return assistant.index(corpus, rebuild=fresh, progress=update if progress else None, wait=3600)
     finally:
         if bar is not None:
             bar.close()
+
+
+def _index_summary(report: Any, settings: Settings) -> dict[str, Any]:
+    return {"dir": str(settings.data_dir), "added": report.added, "updated": report.updated,
+            "skipped": report.skipped, "deleted": report.deleted, "failed": report.failed,
+            "passages_added": report.chunks_added, "documents": report.total_documents,
+            "passages": report.total_chunks, "seconds": round(report.seconds, 1)}
 
 
 def rank_documents(passage_doc_ids: Sequence[str]) -> list[str]:
@@ -225,9 +338,12 @@ def rank_documents(passage_doc_ids: Sequence[str]) -> list[str]:
 
 
 def evaluate_retrieval(corpus: Path | str, queries: Path | str, qrels: Path | str, *,
-                       settings: Settings | None = None, progress: bool = True,
-                       limit: int | None = None) -> dict[str, Any]:
+                       settings: Settings | None = None, progress: bool = True, limit: int | None = None,
+                       offset: int = 0, every: int = 1, index_dir: Path | str | None = None,
+                       fresh_index: bool = False) -> dict[str, Any]:
     """nDCG@10, Recall@10, Recall@100, MRR@10 of the assistant's retriever over a BEIR dataset."""
+    from tqdm import tqdm
+
     from .assistant import Assistant
 
     all_queries = load_queries(queries)
@@ -235,39 +351,33 @@ def evaluate_retrieval(corpus: Path | str, queries: Path | str, qrels: Path | st
     ids = [q for q in all_queries if q in judged]
     if not ids:
         raise CorpusError(f"No query in {queries} has a judgement in {qrels}; check that the ids match.")
-    if limit:
-        ids = ids[:limit]
-    with throwaway_settings(settings) as s:
-        assistant = Assistant(s)
-        t0 = time.perf_counter()
-        report = _index_quietly(assistant, Path(corpus), progress)
-        index_seconds = time.perf_counter() - t0
-        depth = max(s.retrieval_depth, 100)
-        sums = dict.fromkeys(("ndcg@10", "recall@10", "recall@100", "mrr@10"), 0.0)
-        latencies: list[float] = []
-        per_query: dict[str, list[str]] = {}
-        from tqdm import tqdm
-
-        for qid in tqdm(ids, desc="queries", unit="query", file=sys.stderr, disable=not progress):
-            t = time.perf_counter()
-            # k = everything fused, so documents can be ranked down to 100 (a document has several passages).
-            docs = assistant.retriever.search(all_queries[qid], k=2 * depth, depth=depth)
-            latencies.append((time.perf_counter() - t) * 1000)
-            ranked = rank_documents([d.metadata["doc_id"] for d in docs])
-            per_query[qid] = ranked[:100]
-            rel = judged[qid]
-            sums["ndcg@10"] += ndcg_at_k(ranked, rel, 10)
-            sums["recall@10"] += recall_at_k(ranked, rel, 10)
-            sums["recall@100"] += recall_at_k(ranked, rel, 100)
-            sums["mrr@10"] += mrr_at_k(ranked, rel, 10)
+    ids = select_rows(ids, offset=offset, every=every, limit=limit)
+    s = eval_settings(corpus, settings, index_dir)
+    assistant = Assistant(s)
+    report = _index_quietly(assistant, Path(corpus), progress, fresh_index)
+    depth = max(s.retrieval_depth, 100)
+    sums = dict.fromkeys(("ndcg@10", "recall@10", "recall@100", "mrr@10"), 0.0)
+    latencies: list[float] = []
+    for qid in tqdm(ids, desc="queries", unit="query", file=sys.stderr, disable=not progress):
+        t = time.perf_counter()
+        # k = everything fused, so documents can be ranked down to 100 (a document has several passages).
+        docs = assistant.retriever.search(all_queries[qid], k=2 * depth, depth=depth)
+        latencies.append((time.perf_counter() - t) * 1000)
+        ranked = rank_documents([corpus_id(str(d.metadata["doc_id"])) for d in docs])
+        rel = judged[qid]
+        sums["ndcg@10"] += ndcg_at_k(ranked, rel, 10)
+        sums["recall@10"] += recall_at_k(ranked, rel, 10)
+        sums["recall@100"] += recall_at_k(ranked, rel, 100)
+        sums["mrr@10"] += mrr_at_k(ranked, rel, 10)
     result: dict[str, Any] = {k: round(v / len(ids), 4) for k, v in sums.items()}
     result.update({
         "queries": len(ids),
         "documents": report.total_documents,
         "passages": report.total_chunks,
-        "index_seconds": round(index_seconds, 1),
+        "index_seconds": round(report.seconds, 1),
         "search_p50_ms": round(percentile(latencies, 50), 1),
         "search_p95_ms": round(percentile(latencies, 95), 1),
+        "index": _index_summary(report, s),
     })
     return result
 
@@ -284,32 +394,65 @@ class QuestionResult:
     refused: bool
     exact_match: float | None = None
     f1: float | None = None
-    correct: bool = False
+    correct: bool | None = False  # the accuracy judgement (impossible: refused; None: judged by nuggets only)
     citation_ok: bool | None = None
+    evidence_shown: bool | None = None  # a passage shown to the model qualified as a citation would
+    nugget_recall: float | None = None
     cited_doc_ids: list[str] = field(default_factory=list)
+    shown_doc_ids: list[str] = field(default_factory=list)  # every passage the model was shown
     latency_ms: float = 0.0
     rewritten_question: str = ""
     expected: list[str] = field(default_factory=list)
+    as_of: str = ""  # the date passed to the assistant ("" when none was)
+    filters: dict[str, Any] = field(default_factory=dict)
+    sentences: list[dict[str, Any]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
     failure: str = ""
 
 
-def _squashed(text: str) -> str:
-    return " ".join(text.split()).lower()
+def _expected_ids(row: dict[str, Any]) -> set[str]:
+    ids = [str(i) for i in row.get("doc_ids") or []]
+    if row.get("doc_id"):
+        ids.append(str(row["doc_id"]))
+    return {corpus_id(i) for i in ids}
 
 
-def score_question(row: dict[str, Any], answer: Any) -> QuestionResult:
-    """Score one `Answer` against one question row (see module docstring for the rules)."""
+def _citation_ok(row: dict[str, Any], citations: Sequence[Any]) -> bool:
+    """A cited passage holds the evidence, belongs to an expected document, or (rows with `doc_ids`,
+    where other articles may state the answer too) contains an accepted answer."""
+    evidence, expected = row.get("evidence"), _expected_ids(row)
+    by_answer = bool(row.get("doc_ids")) and bool(row["answers"])
+    return any(
+        (evidence and _squashed(evidence) in _squashed(c.text))
+        or corpus_id(c.doc_id) in expected
+        or (by_answer and contains_answer(c.text, row["answers"]))
+        for c in citations)
+
+
+def score_question(row: dict[str, Any], answer: Any, *, check_citations: bool = True,
+                   as_of: str = "") -> QuestionResult:
+    """Score one `Answer` against one question row (see the module docstring for the rules)."""
     res = QuestionResult(
         id=str(row["id"]), question=row["question"], impossible=row["impossible"], answer=answer.text,
         refused=bool(answer.refused), cited_doc_ids=[c.doc_id for c in answer.citations],
+        shown_doc_ids=list(dict.fromkeys(c.doc_id for c in getattr(answer, "passages", None) or [])),
         latency_ms=float(answer.timings.total_ms), rewritten_question=answer.rewritten_question,
-        expected=list(row["answers"]))
+        expected=list(row["answers"]), as_of=as_of, filters=dict(getattr(answer, "filters", None) or {}),
+        sentences=sentence_records(answer), notes=list(getattr(answer, "notes", None) or []))
     if row["impossible"]:
         res.correct = res.refused
         if not res.correct:
             res.failure = "answered a question the corpus cannot answer (should refuse)"
         return res
-    if res.refused:
+    if row.get("nuggets"):
+        res.nugget_recall = 0.0 if res.refused else nugget_share(answer.text, row["nuggets"])
+    if not row["answers"]:  # judged by its nuggets alone: no accuracy judgement
+        res.correct = None
+        if res.refused:
+            res.failure = "refused an answerable question"
+        elif res.nugget_recall is not None and res.nugget_recall < 1.0:
+            res.failure = f"answer states {res.nugget_recall:.0%} of the expected facts"
+    elif res.refused:
         res.exact_match = res.f1 = 0.0
         res.failure = "refused an answerable question"
     else:
@@ -321,14 +464,15 @@ def score_question(row: dict[str, Any], answer: Any) -> QuestionResult:
         else:
             res.exact_match = exact_match(prediction, row["answers"])
             res.f1 = token_f1(prediction, row["answers"])
-        res.correct = res.exact_match == 1.0
+        res.correct = contains_answer(prediction, row["answers"])
         if not res.correct:
-            res.failure = f"answer does not match (F1 {res.f1:.2f})"
-    evidence, doc_id = row.get("evidence"), row.get("doc_id")
-    if not res.refused and (evidence or doc_id):
-        res.citation_ok = any(
-            (evidence and _squashed(evidence) in _squashed(c.text)) or (doc_id and c.doc_id == str(doc_id))
-            for c in answer.citations)
+            res.failure = f"answer does not contain an accepted answer (F1 {res.f1:.2f})"
+    shown = getattr(answer, "passages", None)
+    if shown is not None and (row.get("evidence") or _expected_ids(row)):
+        # Retrieval's share of a failure: was the answer in front of the model at all?
+        res.evidence_shown = _citation_ok(row, shown)
+    if check_citations and not res.refused and (row.get("evidence") or _expected_ids(row)):
+        res.citation_ok = _citation_ok(row, answer.citations)
         if not res.citation_ok:
             why = "no citation" if not answer.citations else "no cited passage holds the evidence / expected document"
             res.failure = "; ".join(x for x in (res.failure, why) if x)
@@ -339,21 +483,33 @@ def summarise_qa(results: Sequence[QuestionResult]) -> dict[str, Any]:
     answerable = [r for r in results if not r.impossible]
     unanswerable = [r for r in results if r.impossible]
     checked = [r for r in results if r.citation_ok is not None]
+    nuggets = [r.nugget_recall for r in results if r.nugget_recall is not None]
+    squad = [r for r in answerable if r.exact_match is not None]
+    sentences = [s for r in results for s in r.sentences]
 
-    def mean(values: list[float]) -> float | None:
+    def mean(values: Sequence[float]) -> float | None:
         return round(sum(values) / len(values), 4) if values else None
 
     latencies = [r.latency_ms for r in results]
     return {
-        "exact_match": mean([r.exact_match or 0.0 for r in answerable]),
-        "f1": mean([r.f1 or 0.0 for r in answerable]),
+        "accuracy": mean([float(bool(r.correct) and not r.refused) for r in answerable if r.correct is not None]),
+        "exact_match": mean([r.exact_match or 0.0 for r in squad]),
+        "f1": mean([r.f1 or 0.0 for r in squad]),
         "refusal_accuracy": mean([float(r.refused) for r in unanswerable]),
-        # Over answered questions that name their evidence / document; refusals are counted above.
+        # Over answered questions that name their evidence / document(s); refusals are counted above.
         "citation_accuracy": mean([float(bool(r.citation_ok)) for r in checked]),
+        # Over answerable rows that name their evidence / document(s): a shown passage qualified.
+        "evidence_shown": mean([float(bool(r.evidence_shown)) for r in answerable if r.evidence_shown is not None]),
+        "nugget_recall": mean(nuggets),
+        # Pooled over every sentence the model wrote, before verification removed any.
+        "supported_sentences": mean([float(s["supported"]) for s in sentences]),
         "answerable": len(answerable),
         "unanswerable": len(unanswerable),
         "answered_answerable": sum(not r.refused for r in answerable),
+        "refused_answerable": mean([float(r.refused) for r in answerable]),
         "citations_checked": len(checked),
+        "sentences_written": len(sentences),
+        "asked_with_as_of": sum(bool(r.as_of) for r in results),
         "latency_p50_ms": round(percentile(latencies, 50), 1),
         "latency_p95_ms": round(percentile(latencies, 95), 1),
     }
@@ -370,40 +526,62 @@ def _history(row: dict[str, Any]) -> list[dict[str, str]] | None:
     return messages or None
 
 
+def _accepts_as_of(ask: Callable[..., Any]) -> bool:
+    """Whether `ask` takes `as_of=` (assistants from before the dates issue do not)."""
+    try:
+        params = inspect.signature(ask).parameters.values()
+    except (TypeError, ValueError):
+        return False
+    return any(p.name == "as_of" or p.kind is inspect.Parameter.VAR_KEYWORD for p in params)
+
+
 def default_qa_out() -> Path:
     return Path("eval-results") / f"qa-{time.strftime('%Y%m%d-%H%M%S')}.jsonl"
 
 
-def evaluate_qa(corpus: Path | str, questions: Path | str, *, limit: int | None = None,
-                settings: Settings | None = None, llm: Any = None, out: Path | str | None = None,
-                progress: bool = True,
+def ask_rows(assistant: Any, rows: Sequence[dict[str, Any]], out_path: Path, *, use_as_of: bool = True,
+             progress: bool = True,
+             on_result: Callable[[QuestionResult], None] | None = None) -> list[QuestionResult]:
+    """Ask each row through `assistant.ask` (anything with that method), score it, write one JSON line each."""
+    from tqdm import tqdm
+
+    dated = use_as_of and _accepts_as_of(assistant.ask)
+    results: list[QuestionResult] = []
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    with out_path.open("w", encoding="utf-8") as fh:
+        for row in tqdm(rows, desc="questions", unit="question", file=sys.stderr, disable=not progress):
+            as_of = str(row.get("as_of") or "") if dated else ""
+            kwargs = {"as_of": as_of} if as_of else {}
+            answer = assistant.ask(row["question"], _history(row), **kwargs)
+            res = score_question(row, answer, as_of=as_of)
+            results.append(res)
+            fh.write(json.dumps(asdict(res), ensure_ascii=False) + "\n")
+            fh.flush()
+            if on_result:
+                on_result(res)
+    return results
+
+
+def evaluate_qa(corpus: Path | str, questions: Path | str, *, limit: int | None = None, offset: int = 0,
+                every: int = 1, settings: Settings | None = None, llm: Any = None, out: Path | str | None = None,
+                progress: bool = True, use_as_of: bool = True, index_dir: Path | str | None = None,
+                fresh_index: bool = False,
                 on_result: Callable[[QuestionResult], None] | None = None) -> tuple[dict[str, Any], Path]:
-    """Ask every question through a full `Assistant` over a throwaway index of `corpus`.
+    """Ask every question through a full `Assistant` over the evaluation index of `corpus`.
 
     Returns (summary, path of the per-question JSONL). `llm` lets a caller reuse a loaded chat model.
     """
-    from tqdm import tqdm
-
     from .assistant import Assistant
 
-    rows = load_questions(questions)[:limit] if limit else load_questions(questions)
+    rows = select_rows(load_questions(questions), offset=offset, every=every, limit=limit)
     out_path = Path(out) if out else default_qa_out()
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    results: list[QuestionResult] = []
-    with throwaway_settings(settings) as s:
-        assistant = Assistant(s, llm=llm)
-        _index_quietly(assistant, Path(corpus), progress)
-        assistant.warm_up()
-        with out_path.open("w", encoding="utf-8") as fh:
-            for row in tqdm(rows, desc="questions", unit="question", file=sys.stderr, disable=not progress):
-                answer = assistant.ask(row["question"], _history(row))
-                res = score_question(row, answer)
-                results.append(res)
-                fh.write(json.dumps(asdict(res), ensure_ascii=False) + "\n")
-                fh.flush()
-                if on_result:
-                    on_result(res)
+    s = eval_settings(corpus, settings, index_dir)
+    assistant = Assistant(s, llm=llm)
+    report = _index_quietly(assistant, Path(corpus), progress, fresh_index)
+    assistant.warm_up()
+    results = ask_rows(assistant, rows, out_path, use_as_of=use_as_of, progress=progress, on_result=on_result)
     summary = summarise_qa(results)
+    summary["index"] = _index_summary(report, s)
     summary["results_file"] = str(out_path)
     return summary, out_path
 
@@ -411,51 +589,67 @@ def evaluate_qa(corpus: Path | str, questions: Path | str, *, limit: int | None 
 # ---------------------------------------------------------------------------------------------- CLI
 
 
-def _print_table(title: str, values: dict[str, Any]) -> None:
+def print_table(title: str, values: dict[str, Any]) -> None:
     print(title)
     width = max(len(k) for k in values)
     for key, value in values.items():
+        if isinstance(value, dict):
+            value = ", ".join(f"{k} {v}" for k, v in value.items())
         shown = "n/a" if value is None else (f"{value:.4f}" if isinstance(value, float) else str(value))
         print(f"  {key:<{width}}  {shown}")
 
 
 def cmd_eval_retrieval(args: argparse.Namespace) -> int:
-    result = evaluate_retrieval(args.corpus, args.queries, args.qrels, limit=args.limit, progress=not args.json)
+    result = evaluate_retrieval(args.corpus, args.queries, args.qrels, limit=args.limit, offset=args.offset,
+                                every=args.every, progress=not args.json, index_dir=args.index_dir,
+                                fresh_index=args.fresh_index)
     if args.json:
         print(json.dumps(result))
     else:
-        _print_table(f"retrieval on {args.corpus} ({result['queries']} queries)", result)
+        print_table(f"retrieval on {args.corpus} ({result['queries']} queries)", result)
     return 0
 
 
 def cmd_eval_qa(args: argparse.Namespace) -> int:
-    summary, path = evaluate_qa(args.corpus, args.questions, limit=args.limit, out=args.out, progress=not args.json)
+    summary, path = evaluate_qa(args.corpus, args.questions, limit=args.limit, offset=args.offset,
+                                every=args.every, out=args.out, progress=not args.json,
+                                use_as_of=not args.no_as_of, index_dir=args.index_dir,
+                                fresh_index=args.fresh_index)
     if args.json:
         print(json.dumps(summary))
     else:
-        _print_table(f"answers on {args.corpus}", {k: v for k, v in summary.items() if k != "results_file"})
+        print_table(f"answers on {args.corpus}", {k: v for k, v in summary.items() if k != "results_file"})
     print(f"per-question results: {path}", file=sys.stderr)
     return 0
 
 
+def _add_common(p: argparse.ArgumentParser, what: str) -> None:
+    p.add_argument("--limit", type=int, default=None, help=f"at most N {what}")
+    p.add_argument("--offset", type=int, default=0, help=f"skip the first N {what}")
+    p.add_argument("--every", type=int, default=1, help=f"take every N-th {what[:-1]} (after --offset)")
+    p.add_argument("--index-dir", type=Path, default=None,
+                   help="keep the evaluation index here (default: RAG_EVAL_INDEX_DIR/<corpus and settings key>)")
+    p.add_argument("--fresh-index", action="store_true", help="rebuild the evaluation index from scratch")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+
+
 def add_eval_parser(subparsers: Any) -> None:
     """Register `rag eval retrieval` and `rag eval qa` on the main parser's subcommands."""
-    p = subparsers.add_parser("eval", help="measure retrieval or answers on a throwaway index")
+    p = subparsers.add_parser("eval", help="measure retrieval or answers on an evaluation index")
     sub = p.add_subparsers(dest="eval_command", required=True)
 
     r = sub.add_parser("retrieval", help="nDCG@10, Recall@10/100, MRR@10 on a BEIR dataset")
     r.add_argument("--corpus", type=Path, required=True, help="BEIR corpus.jsonl")
     r.add_argument("--queries", type=Path, required=True, help="BEIR queries.jsonl")
     r.add_argument("--qrels", type=Path, required=True, help="BEIR qrels .tsv")
-    r.add_argument("--limit", type=int, default=None, help="only the first N judged queries")
-    r.add_argument("--json", action="store_true", help="print one JSON object")
+    _add_common(r, "queries")
     r.set_defaults(func=cmd_eval_retrieval)
 
-    q = sub.add_parser("qa", help="exact match, F1, refusals, citations, latency of full answers")
-    q.add_argument("--corpus", type=Path, required=True, help="folder of articles or a BEIR .jsonl")
+    q = sub.add_parser("qa", help="accuracy, exact match, F1, refusals, citations, nuggets, verified sentences")
+    q.add_argument("--corpus", type=Path, required=True, help="folder of articles or a .jsonl of articles")
     q.add_argument("--questions", type=Path, required=True, help="questions.jsonl")
-    q.add_argument("--limit", type=int, default=None, help="only the first N questions")
     q.add_argument("--out", type=Path, default=None,
                    help="per-question JSONL (default eval-results/qa-<time>.jsonl)")
-    q.add_argument("--json", action="store_true", help="print one JSON object")
+    q.add_argument("--no-as-of", action="store_true", help="ignore the questions' `as_of` dates")
+    _add_common(q, "questions")
     q.set_defaults(func=cmd_eval_qa)

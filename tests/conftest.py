@@ -27,6 +27,8 @@ def _isolated_data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """Point RAG_DATA_DIR at a temporary folder; the model cache stays shared (it is read-mostly)."""
     data_dir = tmp_path / "rag-data"
     monkeypatch.setenv("RAG_DATA_DIR", str(data_dir))
+    # `rag eval` keeps its indexes in the user's cache by default; a test keeps them in its own folder.
+    monkeypatch.setenv("RAG_EVAL_INDEX_DIR", str(tmp_path / "eval-index"))
     return data_dir
 
 

@@ -16,6 +16,11 @@ import pytest
 from rag.answering import REFUSAL_TEXT, Answer, Citation, Timings
 from rag.errors import CorpusError
 from rag.evaluation import (
+    ask_rows,
+    contains_answer,
+    corpus_id,
+    eval_index_key,
+    eval_settings,
     evaluate_qa,
     evaluate_retrieval,
     exact_match,
@@ -24,13 +29,17 @@ from rag.evaluation import (
     mrr_at_k,
     ndcg_at_k,
     normalize_answer,
+    nugget_share,
     percentile,
     rank_documents,
     recall_at_k,
     score_question,
+    select_rows,
     strip_citations,
+    summarise_qa,
     token_f1,
 )
+from rag.settings import Settings
 
 from .conftest import CORPUS, DATA
 
@@ -196,3 +205,266 @@ def test_qa_eval_asks_every_question_through_the_assistant_and_writes_one_line_e
     if not lines[0]["refused"]:
         assert lines[0]["cited_doc_ids"], "an answer always carries the passages it cites"
     assert (lines[0]["failure"] == "") == (lines[0]["correct"] and lines[0]["citation_ok"] is not False)
+
+
+# ------------------------------------------------------------------------------------------ accuracy
+def _with(answer: Answer, **extra: object) -> Answer:
+    """Answer fields the lead's Answer gains (`sentences`, `filters`) set on whatever Answer we have."""
+    for key, value in extra.items():
+        setattr(answer, key, value)
+    return answer
+
+
+def test_an_answer_is_accurate_when_it_contains_an_accepted_answer_after_squad_normalisation() -> None:
+    assert contains_answer("The app is called RedNote [1].", ["RedNote"])
+    assert contains_answer("The speech was given from the Oval Office [2].", ["the oval office"])
+    assert contains_answer("RedNote’s downloads surged [1].", ["RedNote"])  # possessive, curly apostrophe
+    assert contains_answer("Red No. 3 was banned.", ["Red No. 3"])
+
+
+def test_accuracy_compares_whole_words_not_characters() -> None:
+    assert not contains_answer("The women's team won.", ["men"])
+    assert not contains_answer("It cost 30 dollars.", ["3"])
+    assert not contains_answer("anything", [""])
+
+
+def test_a_sentence_answer_is_correct_for_accuracy_though_its_exact_match_is_zero() -> None:
+    row = {"id": "news-1", "question": "Which app?", "answers": ["RedNote"], "impossible": False}
+    result = score_question(row, _answer("Americans moved to RedNote, a Chinese app [1]."))
+    assert result.correct and result.exact_match == 0.0 and result.failure == ""
+
+
+def test_accuracy_is_over_answerable_questions_and_a_refusal_counts_as_wrong() -> None:
+    rows = [{"id": f"a{i}", "question": "?", "answers": ["Paris"], "impossible": False} for i in range(3)]
+    impossible = {"id": "i", "question": "?", "answers": [], "impossible": True}
+    results = [score_question(rows[0], _answer("It is Paris [1].")),
+               score_question(rows[1], _answer("It is Lyon [1].")),
+               score_question(rows[2], _answer(REFUSAL_TEXT, refused=True)),
+               score_question(impossible, _answer("Paris [1]."))]
+    summary = summarise_qa(results)
+    assert summary["accuracy"] == pytest.approx(1 / 3, abs=1e-4)
+    assert summary["refusal_accuracy"] == 0.0
+    assert summary["refused_answerable"] == pytest.approx(1 / 3, abs=1e-4)
+
+
+# ------------------------------------------------------------------------------------------ citations by document
+def test_a_namespaced_jsonl_document_id_maps_back_to_its_corpus_id() -> None:
+    assert corpus_id("corpus.jsonl#abc") == "abc"
+    assert corpus_id("news/corpus.jsonl#a#b") == "b"  # the part after the last '#'
+    assert corpus_id("french-instructors-ukraine.md") == "french-instructors-ukraine.md"
+
+
+def test_a_citation_is_right_when_it_belongs_to_one_of_the_rows_doc_ids() -> None:
+    row = {"id": "n", "question": "?", "answers": ["Starbucks"], "impossible": False, "doc_ids": ["be3c", "ae1c"]}
+    assert score_question(row, _answer("Starbucks [1].", cited=[("news.jsonl#ae1c", "unrelated")])).citation_ok
+    wrong = score_question(row, _answer("Starbucks [1].", cited=[("news.jsonl#zzz", "unrelated")]))
+    assert wrong.citation_ok is False and not wrong.failure == ""
+
+
+def test_a_citation_outside_doc_ids_is_right_when_its_passage_contains_an_accepted_answer() -> None:
+    row = {"id": "n", "question": "?", "answers": ["Starbucks"], "impossible": False, "doc_ids": ["be3c"]}
+    other = ("news.jsonl#other", "Starbucks said on Monday that its restrooms are for customers.")
+    assert score_question(row, _answer("Starbucks [1].", cited=[other])).citation_ok
+
+
+def test_a_squad_doc_id_matches_its_namespaced_stored_id() -> None:
+    row = {"id": "5a", "question": "?", "answers": ["x"], "impossible": False, "doc_id": "a65b"}
+    assert score_question(row, _answer("x [1]", cited=[("corpus.jsonl#a65b", "text")])).citation_ok
+
+
+def test_citation_accuracy_summarises_answered_rows_with_doc_ids() -> None:
+    row = {"id": "n", "question": "?", "answers": ["x"], "impossible": False, "doc_ids": ["d1"]}
+    results = [score_question(row, _answer("x [1]", cited=[("c.jsonl#d1", "t")])),
+               score_question(row, _answer("x [1]", cited=[("c.jsonl#d2", "t")])),
+               score_question(row, _answer(REFUSAL_TEXT, refused=True))]
+    summary = summarise_qa(results)
+    assert summary["citation_accuracy"] == 0.5 and summary["citations_checked"] == 2
+
+
+# ------------------------------------------------------------------------------------------ nuggets
+def test_nugget_share_counts_facts_present_by_any_alternative_case_insensitively() -> None:
+    nuggets = [["ammunition"], ["air defense", "air defence"], ["armored vehicles"], ["F-16"]]
+    answer = "Umerov asked for Ammunition [1], artillery and air defence [1], and armored  vehicles [2]."
+    assert nugget_share(answer, nuggets) == 0.75
+
+
+def test_nugget_recall_is_the_mean_share_over_rows_with_nuggets_and_a_refusal_scores_zero() -> None:
+    row = {"id": "seed-l1", "question": "What did Umerov request?", "answers": ["ammunition"],
+           "impossible": False, "nuggets": [["ammunition"], ["artillery"]]}
+    plain = {"id": "seed-x", "question": "?", "answers": ["x"], "impossible": False}
+    results = [score_question(row, _answer("Ammunition and artillery [1].")),
+               score_question(row, _answer("Ammunition [1].")),
+               score_question(row, _answer(REFUSAL_TEXT, refused=True)),
+               score_question(plain, _answer("x [1]."))]
+    assert [r.nugget_recall for r in results] == [1.0, 0.5, 0.0, None]
+    assert summarise_qa(results)["nugget_recall"] == 0.5
+
+
+def test_a_row_with_nuggets_and_no_answers_is_judged_by_nuggets_only() -> None:
+    row = {"id": "seed-s", "question": "Summarize the article.", "answers": [], "impossible": False,
+           "nuggets": [["instructors"], ["Syrskyi"]]}
+    result = score_question(row, _answer("France sends instructors to Ukraine [1]."))
+    assert result.nugget_recall == 0.5 and result.correct is None and result.exact_match is None
+    summary = summarise_qa([result])
+    assert summary["accuracy"] is None and summary["nugget_recall"] == 0.5
+
+
+# ------------------------------------------------------------------------------------------ verified sentences
+def _sentence(text: str, supported: bool, removed: bool = False, **checks: bool) -> dict[str, object]:
+    return {"text": text, "citations": [1], "supported": supported, "checks": checks, "removed": removed}
+
+
+def test_supported_sentences_is_the_share_of_written_sentences_that_passed_verification() -> None:
+    row = {"id": "n", "question": "?", "answers": ["x"], "impossible": False}
+    first = _with(_answer("x [1]. y [1]."), sentences=[_sentence("x [1].", True, names=True, meaning=True),
+                                                       _sentence("y [1].", True, names=True, meaning=True)])
+    second = _with(_answer("x [1]."), sentences=[_sentence("x [1].", True, names=True, meaning=True),
+                                                 _sentence("z [2].", False, True, names=False, meaning=True)])
+    summary = summarise_qa([score_question(row, first), score_question(row, second)])
+    assert summary["supported_sentences"] == 0.75 and summary["sentences_written"] == 4
+
+
+def test_supported_sentences_is_none_when_no_answer_carries_sentences() -> None:
+    row = {"id": "n", "question": "?", "answers": ["x"], "impossible": False}
+    assert summarise_qa([score_question(row, _answer("x [1]."))])["supported_sentences"] is None
+
+
+def test_the_per_question_result_lists_each_sentence_with_the_checks_it_failed() -> None:
+    row = {"id": "n", "question": "?", "answers": ["x"], "impossible": False}
+    answer = _with(_answer("x [1]."), sentences=[_sentence("z [2].", False, True, names=False, meaning=True)],
+                   filters={"since": "2025-01-10", "until": "2025-01-17", "outlets": [], "prefer_recent": False})
+    result = score_question(row, answer)
+    assert result.sentences[0]["failed"] == ["names"] and result.sentences[0]["removed"] is True
+    assert result.sentences[0]["checks"] == {"names": False, "meaning": True}
+    assert result.filters["since"] == "2025-01-10"
+
+
+# ------------------------------------------------------------------------------------------ asking: dates, subsets
+class _DatedAssistant:
+    """A fake assistant with the `as_of` keyword of the dates issue; records what it was asked."""
+
+    def __init__(self) -> None:
+        self.calls: list[dict[str, object]] = []
+
+    def ask(self, question: str, history: list | None = None, *, since: str | None = None,
+            until: str | None = None, outlets: list | None = None, as_of: str | None = None) -> Answer:
+        self.calls.append({"question": question, "as_of": as_of})
+        return _with(_answer("RedNote [1].", cited=[("corpus.jsonl#d1", "RedNote")]),
+                     filters={"since": "2025-01-10", "until": "2025-01-17"} if as_of else {})
+
+
+class _UndatedAssistant:
+    """A fake assistant from before the dates issue: `ask(question, history)` only."""
+
+    def __init__(self) -> None:
+        self.questions: list[str] = []
+
+    def ask(self, question: str, history: list | None = None) -> Answer:
+        self.questions.append(question)
+        return _answer(REFUSAL_TEXT, refused=True)
+
+
+_DATED_ROWS = [
+    {"id": "news-1", "question": "Which app surged this week?", "answers": ["RedNote"], "impossible": False,
+     "as_of": "2025-01-17", "doc_ids": ["d1"]},
+    {"id": "news-2", "question": "Who won?", "answers": [], "impossible": True, "as_of": "2025-01-24"},
+]
+
+
+def test_each_rows_as_of_date_is_passed_to_an_assistant_that_takes_it(tmp_path: Path) -> None:
+    fake = _DatedAssistant()
+    results = ask_rows(fake, _DATED_ROWS, tmp_path / "r.jsonl", progress=False)
+    assert [c["as_of"] for c in fake.calls] == ["2025-01-17", "2025-01-24"]
+    lines = [json.loads(line) for line in (tmp_path / "r.jsonl").read_text().splitlines()]
+    assert lines[0]["as_of"] == "2025-01-17" and lines[0]["filters"]["until"] == "2025-01-17"
+    assert lines[0]["correct"] is True and lines[0]["cited_doc_ids"] == ["corpus.jsonl#d1"]
+    assert summarise_qa(results)["asked_with_as_of"] == 2
+
+
+def test_no_as_of_asks_without_dates(tmp_path: Path) -> None:
+    fake = _DatedAssistant()
+    results = ask_rows(fake, _DATED_ROWS, tmp_path / "r.jsonl", use_as_of=False, progress=False)
+    assert [c["as_of"] for c in fake.calls] == [None, None]
+    assert summarise_qa(results)["asked_with_as_of"] == 0
+
+
+def test_an_assistant_without_as_of_is_asked_without_it(tmp_path: Path) -> None:
+    fake = _UndatedAssistant()
+    results = ask_rows(fake, _DATED_ROWS, tmp_path / "r.jsonl", progress=False)
+    assert fake.questions == [r["question"] for r in _DATED_ROWS]
+    assert [r.as_of for r in results] == ["", ""]
+
+
+def test_the_per_question_file_keeps_its_fields_and_adds_the_new_ones(tmp_path: Path) -> None:
+    ask_rows(_DatedAssistant(), _DATED_ROWS[:1], tmp_path / "r.jsonl", progress=False)
+    line = json.loads((tmp_path / "r.jsonl").read_text())
+    assert {"id", "question", "answer", "refused", "exact_match", "f1", "correct", "citation_ok", "cited_doc_ids",
+            "latency_ms", "rewritten_question", "expected", "failure", "sentences", "filters", "as_of",
+            "nugget_recall", "shown_doc_ids"} <= line.keys()
+
+
+def test_a_subset_is_taken_from_an_offset_every_nth_row_up_to_a_limit() -> None:
+    rows = list(range(10))
+    assert select_rows(rows, offset=1, every=3) == [1, 4, 7]
+    assert select_rows(rows, offset=1, every=3, limit=2) == [1, 4]
+    assert select_rows(rows, limit=3) == [0, 1, 2]
+    with pytest.raises(CorpusError):
+        select_rows(rows, every=0)
+
+
+def test_question_files_with_doc_ids_as_of_and_nuggets_load(tmp_path: Path) -> None:
+    path = tmp_path / "q.jsonl"
+    path.write_text(json.dumps(_DATED_ROWS[0]) + "\n" + json.dumps(
+        {"id": "s", "question": "Summarize.", "answers": [], "impossible": False, "nuggets": [["a"]]}) + "\n")
+    rows = load_questions(path)
+    assert rows[0]["doc_ids"] == ["d1"] and rows[0]["as_of"] == "2025-01-17" and rows[1]["nuggets"] == [["a"]]
+
+
+# ------------------------------------------------------------------------------------------ the evaluation index
+def test_the_eval_index_key_follows_the_corpus_and_the_settings_that_shape_an_index(tmp_path: Path) -> None:
+    corpus = tmp_path / "news.jsonl"
+    base = Settings()
+    key = eval_index_key(corpus, base)
+    assert key == eval_index_key(corpus, base.model_copy(update={"top_k": 8, "llm_max_tokens": 300}))
+    assert key != eval_index_key(corpus, base.model_copy(update={"chunk_size": 800}))
+    assert key != eval_index_key(corpus, base.model_copy(update={"embedding_backend": "torch"}))
+    assert key != eval_index_key(tmp_path / "other.jsonl", base)
+    assert key.startswith(f"{tmp_path.name}-news.jsonl-")
+
+
+def test_the_eval_index_is_never_the_users_own_index(tmp_path: Path, _isolated_data_dir: Path) -> None:
+    settings = eval_settings(tmp_path / "c.jsonl")
+    assert settings.data_dir.parent == tmp_path / "eval-index"  # RAG_EVAL_INDEX_DIR in these tests
+    with pytest.raises(CorpusError, match="your own index"):
+        eval_settings(tmp_path / "c.jsonl", index_dir=_isolated_data_dir)
+
+
+def _tiny_beir(folder: Path) -> tuple[Path, Path, Path]:
+    folder.mkdir()
+    docs = {"d1": "The Eiffel Tower is in Paris, France.", "d2": "Mount Fuji is the highest mountain in Japan.",
+            "d3": "The Nile flows north through Egypt into the Mediterranean Sea."}
+    corpus = folder / "corpus.jsonl"
+    corpus.write_text("".join(json.dumps({"_id": k, "title": "", "text": v}) + "\n" for k, v in docs.items()))
+    queries = folder / "queries.jsonl"
+    queries.write_text(json.dumps({"_id": "q1", "text": "Which river flows through Egypt?"}) + "\n")
+    qrels = folder / "qrels.tsv"
+    qrels.write_text("query-id\tcorpus-id\tscore\nq1\td3\t1\n")
+    return corpus, queries, qrels
+
+
+def test_a_second_evaluation_reuses_the_eval_index_and_indexes_nothing(tmp_path: Path,
+                                                                        _isolated_data_dir: Path) -> None:
+    corpus, queries, qrels = _tiny_beir(tmp_path / "beir")
+    first = evaluate_retrieval(corpus, queries, qrels, progress=False)
+    second = evaluate_retrieval(corpus, queries, qrels, progress=False)
+    assert first["index"]["added"] == 3 and first["index"]["passages_added"] > 0
+    assert second["index"]["added"] == 0 and second["index"]["passages_added"] == 0
+    assert second["index"]["skipped"] == 3 and second["index"]["dir"] == first["index"]["dir"]
+    assert second["ndcg@10"] == first["ndcg@10"] == 1.0  # qrels name bare ids; stored ids are namespaced
+    assert not _isolated_data_dir.exists(), "the evaluation must never touch the user's data dir"
+
+
+def test_an_explicit_index_dir_is_used_and_kept(tmp_path: Path) -> None:
+    corpus, queries, qrels = _tiny_beir(tmp_path / "beir")
+    result = evaluate_retrieval(corpus, queries, qrels, progress=False, index_dir=tmp_path / "mine")
+    assert result["index"]["dir"] == str(tmp_path / "mine") and (tmp_path / "mine").is_dir()
