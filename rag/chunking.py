@@ -5,6 +5,9 @@ space, or a line break); sentences are packed greedily into passages of at most 
 characters, and the last `overlap` sentences of one passage start the next, so a fact that spans a
 boundary is still found whole. A sentence longer than `chunk_size` is cut at whitespace.
 
+Each passage carries its article's title, source, date, outlet, url and authors, so the index can
+store them beside it. The passage id is chosen by the index (from the document's content hash).
+
 Every passage is an exact slice `text[start:end]` of its document. LangChain's text splitters
 recover offsets afterwards with `str.find`, which is ambiguous when a passage repeats earlier text;
 keeping the spans from the start is why this small splitter is written by hand.
@@ -15,7 +18,6 @@ that only moves a boundary, it never loses text.
 
 from __future__ import annotations
 
-import hashlib
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -37,12 +39,9 @@ class Chunk:
     title: str = ""
     source: str = ""
     date: str = ""
-
-    @property
-    def chunk_id(self) -> str:
-        """Stable id: the same passage of the same document always gets the same id."""
-        digest = hashlib.sha256(f"{self.doc_id}\x00{self.start}\x00{self.text}".encode()).hexdigest()[:24]
-        return f"{digest}-{self.index}"
+    outlet: str = ""
+    url: str = ""
+    authors: tuple[str, ...] = ()
 
     @property
     def embed_text(self) -> str:
@@ -83,6 +82,8 @@ def _split_long(text: str, start: int, end: int, limit: int) -> Iterator[tuple[i
 
 def chunk_document(doc: SourceDocument, chunk_size: int = 600, overlap: int = 1) -> list[Chunk]:
     text = doc.text
+    # getattr: the article fields (outlet, url, authors) are newer than some SourceDocument builders.
+    meta = (getattr(doc, "outlet", "") or "", getattr(doc, "url", "") or "", tuple(getattr(doc, "authors", ()) or ()))
     sentences = [piece for s, e in sentence_spans(text) for piece in _split_long(text, s, e, chunk_size)]
     chunks: list[Chunk] = []
     i = 0
@@ -91,7 +92,8 @@ def chunk_document(doc: SourceDocument, chunk_size: int = 600, overlap: int = 1)
         while j < len(sentences) and sentences[j][1] - sentences[i][0] <= chunk_size:
             j += 1
         start, end = sentences[i][0], sentences[j - 1][1]
-        chunks.append(Chunk(doc.doc_id, len(chunks), start, end, text[start:end], doc.title, doc.source, doc.date))
+        chunks.append(Chunk(doc.doc_id, len(chunks), start, end, text[start:end], doc.title, doc.source, doc.date,
+                            *meta))
         if j >= len(sentences):
             break
         # Step back `overlap` sentences, but always move forward.

@@ -38,12 +38,14 @@ from urllib.parse import urlparse
 from filelock import FileLock, Timeout
 
 from .chunking import Chunk, chunk_document
+from .dedup import SCHEME, SignatureCache, group_articles, passage_key, signature
 from .documents import FileProblem, load_corpus
 from .embeddings import Embedder
 from .errors import ChromaUnreachableError, CorpusError, IndexBusyError, IndexMissingError, RagError
+from .filters import SearchFilters, date_int, outlet_key
 from .settings import Settings
 
-__all__ = ["Index", "IndexReport", "FileReport", "ProgressCallback"]
+__all__ = ["Index", "IndexReport", "FileReport", "ProgressCallback", "Bm25Side", "passage_metadata", "unique_passages"]
 
 log = logging.getLogger(__name__)
 
@@ -107,8 +109,51 @@ class _ChromaEmbeddingFunction:
         return True
 
 
+# Bumped when the stored metadata changes shape, so that `rag index` rewrites older indexes once
+# (m2: date_int, outlet, url, authors, group, text_key; identical passages stored once).
+_SCHEMA = "m2"
+
+
 def _chunking_signature(settings: Settings) -> str:
-    return f"c{settings.chunk_size}o{settings.chunk_overlap}"
+    return f"c{settings.chunk_size}o{settings.chunk_overlap}{_SCHEMA}"
+
+
+def _doc_hash(doc: Any, signature: str) -> str:
+    """Changes with anything stored for the document: its content hash, the article fields, the chunking."""
+    extra = json.dumps([getattr(doc, "outlet", ""), getattr(doc, "url", ""), list(getattr(doc, "authors", ()) or ())])
+    return hashlib.sha256(f"{doc.content_hash}{extra}{signature}".encode()).hexdigest()
+
+
+def unique_passages(chunks: list[Chunk]) -> list[Chunk]:
+    """Each wording once per document: a file that repeats a paragraph 500 times stores (and searches) it once."""
+    seen: set[str] = set()
+    kept = []
+    for chunk in chunks:
+        key = passage_key(chunk.text)
+        if key not in seen:
+            seen.add(key)
+            kept.append(chunk)
+    return kept
+
+
+def passage_metadata(c: Chunk, doc_hash: str, n_chunks: int, group: str) -> dict[str, Any]:
+    """What Chroma stores beside a passage (the keys are listed in the team contract and the README)."""
+    return {"doc_id": c.doc_id, "doc_hash": doc_hash, "n_chunks": n_chunks, "index": c.index, "start": c.start,
+            "end": c.end, "title": c.title, "source": c.source, "date": c.date, "date_int": date_int(c.date),
+            "outlet": c.outlet, "outlet_key": outlet_key(c.outlet), "url": c.url, "authors": "; ".join(c.authors),
+            "group": group, "text_key": passage_key(c.text)}
+
+
+@dataclass(frozen=True)
+class Bm25Side:
+    """The BM25 index with, for each of its passages, the few metadata keys filters and groups need."""
+
+    retriever: Any
+    ids: list[str]
+    keys: list[dict[str, Any]]  # doc_id, group, text_key, date_int, outlet_key
+
+
+_BM25_KEYS = ("doc_id", "group", "text_key", "date_int", "outlet_key")
 
 
 class Index:
@@ -118,7 +163,7 @@ class Index:
         self.settings = settings or Settings()
         self.embedder = embedder or Embedder(self.settings)
         self._client: Any = None
-        self._bm25: Any = None  # (generation, retriever, ids)
+        self._bm25: tuple[str, Bm25Side] | None = None
 
     # ---------------------------------------------------------------- the store
     @property
@@ -156,8 +201,11 @@ class Index:
         ef = _ChromaEmbeddingFunction(self.embedder)
         try:
             if create:
-                return self.client.get_or_create_collection(
-                    name, embedding_function=ef, metadata={"hnsw:space": "cosine", "generation": _DIRTY})
+                col = self.client.get_or_create_collection(
+                    name, embedding_function=ef, configuration={"hnsw": self._hnsw_configuration()},
+                    metadata={"generation": _DIRTY})
+                self._tune_search_ef(col)
+                return col
             try:
                 return self.client.get_collection(name, embedding_function=ef)
             except Exception as err:
@@ -175,6 +223,20 @@ class Index:
                     f"Chroma server at {self.settings.chroma_url} stopped answering ({err.__class__.__name__}). "
                     "Check that it is running, or unset RAG_CHROMA_URL to use the local store.") from err
             raise
+
+    def _hnsw_configuration(self) -> dict[str, Any]:
+        s = self.settings
+        return {"space": "cosine", "ef_construction": s.hnsw_construction_ef, "ef_search": s.hnsw_search_ef,
+                "max_neighbors": s.hnsw_m}
+
+    def _tune_search_ef(self, col: Any) -> None:
+        """`ef_search` is the one HNSW parameter Chroma can change later: bring older collections up to it."""
+        try:
+            current = (col.configuration or {}).get("hnsw", {}) or {}
+        except Exception:  # noqa: BLE001 - an older server without configurations: keep what it has
+            return
+        if current.get("ef_search") not in (None, self.settings.hnsw_search_ef):
+            col.modify(configuration={"hnsw": {"ef_search": self.settings.hnsw_search_ef}})
 
     def collection(self) -> Any:
         """The live collection (IndexMissingError if there is none): fetch once per search and pass it on."""
@@ -265,7 +327,6 @@ class Index:
             col = self._collection(create=True, name=self._staging_name)
         else:
             col = self._collection(create=True)
-        self._set_generation(col, _DIRTY)
 
         signature = _chunking_signature(self.settings)
         existing: dict[str, dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
@@ -276,15 +337,18 @@ class Index:
             expected[(meta["doc_id"], meta["doc_hash"])] = int(meta.get("n_chunks", 0))
 
         doc_status: dict[str, tuple[str, int]] = {}
+        doc_hashes: dict[str, str] = {}
+        texts: dict[str, str] = {}
         to_write: list[tuple[Chunk, str, int]] = []
         stale: list[str] = []
         for doc in loaded.documents:
-            doc_hash = hashlib.sha256(f"{doc.content_hash}{signature}".encode()).hexdigest()
+            doc_hash = _doc_hash(doc, signature)
             old = existing.get(doc.doc_id, {})
             if doc.doc_id in doc_status:  # duplicate id in the corpus: first one wins
                 report.problems.append(FileProblem(doc.source, f"duplicate document id {doc.doc_id!r}; skipped"))
                 continue
-            chunks = chunk_document(doc, self.settings.chunk_size, self.settings.chunk_overlap)
+            chunks = unique_passages(chunk_document(doc, self.settings.chunk_size, self.settings.chunk_overlap))
+            doc_hashes[doc.doc_id], texts[doc.doc_id] = doc_hash, doc.text
             complete = len(old.get(doc_hash, [])) == len(chunks) == expected.get((doc.doc_id, doc_hash))
             if complete and len(old) == 1:
                 doc_status[doc.doc_id] = ("skipped", len(chunks))
@@ -296,16 +360,33 @@ class Index:
         protected = {p.path for p in loaded.problems}
         removed = [d for d in existing if d not in doc_status and d not in protected]
         removed_ids = [cid for d in removed for ids in existing[d].values() for cid in ids]
-
-        self._write(col, to_write, progress)
-        self._delete(col, stale + removed_ids)
-        report.chunks_added, report.chunks_deleted = len(to_write), len(stale) + len(removed_ids)
-
         for status, _ in doc_status.values():
             setattr(report, status, getattr(report, status) + 1)
         report.deleted = len(removed)
         report.failed = len(loaded.problems)
         report.files = _file_reports(loaded, doc_status, removed)
+
+        generation = (col.metadata or {}).get("generation", _DIRTY)
+        if (not (to_write or stale or removed_ids) and generation != _DIRTY
+                and _bm25_generation(self.settings.bm25_dir) == generation):
+            # Nothing changed: the store, the groups and the BM25 index on disk are all current.
+            # No write, no BM25 rebuild, and the embedding model is never loaded (issue 12).
+            report.total_chunks = len(stored["ids"])
+            report.total_documents = len(existing)
+            report.seconds = time.perf_counter() - t0
+            return report
+
+        self._set_generation(col, _DIRTY)
+        # Documents that stay in the index: this run's, plus those whose file failed to read this time.
+        for doc_id in existing:
+            if doc_id not in doc_status and doc_id in protected:
+                doc_hashes[doc_id] = next(iter(existing[doc_id]))
+        groups = self._regroup(col, doc_hashes, texts)
+
+        self._write(col, to_write, progress, groups)
+        self._update_groups(col, stored["ids"], stored["metadatas"], groups, skip=set(stale + removed_ids))
+        self._delete(col, stale + removed_ids)
+        report.chunks_added, report.chunks_deleted = len(to_write), len(stale) + len(removed_ids)
 
         metas = self._rebuild_bm25(col, generation=uuid.uuid4().hex)
         if rebuild:
@@ -316,7 +397,37 @@ class Index:
         report.seconds = time.perf_counter() - t0
         return report
 
-    def _write(self, col: Any, items: list[tuple[Chunk, str, int]], progress: ProgressCallback | None) -> None:
+    def _regroup(self, col: Any, doc_hashes: dict[str, str], texts: dict[str, str]) -> dict[str, str]:
+        """Near-duplicate groups over every article that stays in the index (see rag/dedup.py)."""
+        cache = SignatureCache(self.settings.data_dir / f"minhash-{SCHEME}.json")
+        signatures: dict[str, Any] = {}
+        for doc_id, doc_hash in doc_hashes.items():
+            sig = cache.get(doc_hash)
+            if sig is False:
+                text = texts.get(doc_id)
+                if text is None:  # a file that failed to read this time: its stored passages stand in
+                    rows = col.get(where={"doc_id": doc_id}, include=["documents", "metadatas"])
+                    pairs = sorted(zip(rows["metadatas"], rows["documents"]), key=lambda p: p[0]["index"])
+                    text = "\n".join(t for _, t in pairs)
+                sig = signature(text)
+                cache.put(doc_hash, sig)
+            signatures[doc_id] = sig
+        cache.keep_only(doc_hashes.values())
+        cache.save()
+        return group_articles(signatures, self.settings.near_duplicate_threshold)
+
+    @staticmethod
+    def _update_groups(col: Any, ids: list[str], metas: list[dict[str, Any]], groups: dict[str, str],
+                       skip: set[str]) -> None:
+        """Stored passages whose article changed group (a copy arrived or left) get the new group id."""
+        changed = [(cid, {**meta, "group": groups[meta["doc_id"]]}) for cid, meta in zip(ids, metas)
+                   if cid not in skip and meta["doc_id"] in groups and meta.get("group") != groups[meta["doc_id"]]]
+        for start in range(0, len(changed), 1000):
+            batch = changed[start:start + 1000]
+            col.update(ids=[cid for cid, _ in batch], metadatas=[meta for _, meta in batch])
+
+    def _write(self, col: Any, items: list[tuple[Chunk, str, int]], progress: ProgressCallback | None,
+               groups: dict[str, str]) -> None:
         # Sorted by length over the whole run, so every embedding batch holds passages of about the
         # same length: padding is what a transformer wastes most time on (1,500 SciFact abstracts:
         # 106.7 -> 94.8 s). The writing order does not matter for safety: a document counts as
@@ -331,8 +442,7 @@ class Index:
                 ids=[f"{h[:20]}-{c.index}" for c, h, _ in batch],
                 embeddings=vectors,
                 documents=[c.text for c, _, _ in batch],
-                metadatas=[{"doc_id": c.doc_id, "doc_hash": h, "n_chunks": n, "index": c.index, "start": c.start,
-                            "end": c.end, "title": c.title, "source": c.source, "date": c.date} for c, h, n in batch],
+                metadatas=[passage_metadata(c, h, n, groups.get(c.doc_id, c.doc_id)) for c, h, n in batch],
             )
             if progress:
                 progress(min(start + len(batch), total), total, "embedding passages")
@@ -361,18 +471,52 @@ class Index:
         pairs = sorted(zip(rows["documents"], rows["metadatas"]), key=lambda p: p[1]["index"])
         return pairs
 
-    def dense_search(self, embedding: list[float], k: int, col: Any) -> list[tuple[str, str, dict[str, Any], float]]:
-        """The `k` nearest passages in `col` (a handle from `collection()`, fetched once per search)."""
+    def dense_search(self, embedding: list[float], k: int, col: Any,
+                     where: dict[str, Any] | None = None) -> list[tuple[str, str, dict[str, Any], float]]:
+        """The `k` nearest passages in `col` (a handle from `collection()`, fetched once per search),
+        among those matching the Chroma `where` clause when one is given."""
         n = min(k, col.count())
         if n == 0:
             return []
-        res = col.query(query_embeddings=[embedding], n_results=n, include=["documents", "metadatas", "distances"])
+        res = col.query(query_embeddings=[embedding], n_results=n, where=where,
+                        include=["documents", "metadatas", "distances"])
         # cosine distance -> similarity
         return [(cid, doc, meta, 1.0 - dist) for cid, doc, meta, dist in
                 zip(res["ids"][0], res["documents"][0], res["metadatas"][0], res["distances"][0])]
 
+    def articles(self, filters: SearchFilters | None = None, col: Any | None = None) -> list[dict[str, Any]]:
+        """One dict per indexed article (matching `filters`), newest first, undated last."""
+        col = col or self._collection()
+        where = filters.chroma_where() if filters else None
+        metas = _get_all(col, ["metadatas"], where=where)["metadatas"]
+        by_doc: dict[str, dict[str, Any]] = {}
+        for meta in metas:
+            entry = by_doc.get(meta["doc_id"])
+            if entry is None:
+                authors = [a for a in str(meta.get("authors") or "").split("; ") if a]
+                entry = by_doc[meta["doc_id"]] = {
+                    "doc_id": meta["doc_id"], "title": meta.get("title", ""), "date": meta.get("date", ""),
+                    "outlet": meta.get("outlet", ""), "url": meta.get("url", ""), "authors": authors,
+                    "passages": 0, "group": meta.get("group", meta["doc_id"])}
+            entry["passages"] += 1
+        undated = sorted((a for a in by_doc.values() if not a["date"]), key=lambda a: (a["title"], a["doc_id"]))
+        dated = sorted((a for a in by_doc.values() if a["date"]), key=lambda a: (a["title"], a["doc_id"]))
+        dated.sort(key=lambda a: a["date"], reverse=True)  # stable: same day keeps title order
+        return dated + undated
+
+    def group_members(self, groups: Iterable[str], col: Any) -> dict[str, list[dict[str, Any]]]:
+        """{group: [first-passage metadata of each article in it]}: who else reported each story."""
+        wanted = sorted(set(groups))
+        if not wanted:
+            return {}
+        rows = col.get(where={"$and": [{"group": {"$in": wanted}}, {"index": 0}]}, include=["metadatas"])
+        members: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        for meta in rows["metadatas"] or []:
+            members[meta["group"]].append(meta)
+        return dict(members)
+
     # ---------------------------------------------------------------- BM25 twin
-    def bm25(self, col: Any) -> tuple[Any, list[str]]:
+    def bm25(self, col: Any) -> Bm25Side:
         """The BM25 index matching the collection's current generation (rebuilt if stale).
 
         `col` must be a handle fetched for this search: its metadata carries the generation.
@@ -384,33 +528,32 @@ class Index:
             # cost a full rebuild per question until the next `rag index`. Never saved to disk.
             generation = f"{_DIRTY}:{col.count()}"
         if self._bm25 and self._bm25[0] == generation:
-            return self._bm25[1], self._bm25[2]
+            return self._bm25[1]
         loaded = None if generation.startswith(_DIRTY) else _load_bm25(self.settings.bm25_dir, generation)
         if loaded is None:
             ids, texts, metas = self.all_passages(col)
-            retriever, ids = _build_bm25(ids, metas, texts=texts)
+            loaded = _build_bm25(ids, metas, texts=texts)
             if not generation.startswith(_DIRTY):
-                _save_bm25(self.settings.bm25_dir, generation, retriever, ids)
-            loaded = (retriever, ids)
-        self._bm25 = (generation, *loaded)
+                _save_bm25(self.settings.bm25_dir, generation, loaded)
+        self._bm25 = (generation, loaded)
         return loaded
 
     def _rebuild_bm25(self, col: Any, generation: str) -> list[dict[str, Any]]:
         ids, texts, metas = self.all_passages(col)
-        retriever, ids = _build_bm25(ids, metas, texts=texts)
-        _save_bm25(self.settings.bm25_dir, generation, retriever, ids)
+        side = _build_bm25(ids, metas, texts=texts)
+        _save_bm25(self.settings.bm25_dir, generation, side)
         self._set_generation(col, generation)
-        self._bm25 = (generation, retriever, ids)
+        self._bm25 = (generation, side)
         return metas
 
 
-def _get_all(col: Any, include: list[str], page: int = 5000) -> dict[str, list[Any]]:
+def _get_all(col: Any, include: list[str], page: int = 5000, where: dict[str, Any] | None = None) -> dict[str, list[Any]]:
     """`col.get()` of the whole collection, a page at a time: one unpaged get of ~100,000 rows fails
     inside Chroma's SQLite with "too many SQL variables"."""
     out: dict[str, list[Any]] = {"ids": [], **{key: [] for key in include}}
     offset = 0
     while True:
-        rows = col.get(include=include, limit=page, offset=offset)
+        rows = col.get(include=include, limit=page, offset=offset, where=where)
         for key in out:
             out[key].extend(rows[key] or [])
         if len(rows["ids"]) < page:
@@ -430,16 +573,17 @@ def _tokenize(texts: Iterable[str]) -> Any:
     return bm25s.tokenize(list(texts), stopwords="en", stemmer=Stemmer.Stemmer("english"), show_progress=False)
 
 
-def _build_bm25(ids: list[str], metas: list[dict[str, Any]], *, texts: list[str]) -> tuple[Any, list[str]]:
+def _build_bm25(ids: list[str], metas: list[dict[str, Any]], *, texts: list[str]) -> Bm25Side:
     import bm25s
 
     retriever = bm25s.BM25()
     if ids:
         retriever.index(_tokenize(_bm25_text(t, m) for t, m in zip(texts, metas)), show_progress=False)
-    return retriever, list(ids)
+    keys = [{key: m.get(key) for key in _BM25_KEYS} for m in metas]
+    return Bm25Side(retriever, list(ids), keys)
 
 
-def _save_bm25(folder: Path, generation: str, retriever: Any, ids: list[str]) -> None:
+def _save_bm25(folder: Path, generation: str, side: Bm25Side) -> None:
     """Write to a fresh folder, then swap it in: a crash never leaves a half-written BM25 index."""
     folder.parent.mkdir(parents=True, exist_ok=True)
     for leftover in folder.parent.glob(f"{folder.name}.*-*"):  # from writers that were killed
@@ -448,9 +592,10 @@ def _save_bm25(folder: Path, generation: str, retriever: Any, ids: list[str]) ->
     tmp = folder.with_name(f"{folder.name}.tmp-{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir()
-    if ids:
-        retriever.save(str(tmp / "bm25"))
-    (tmp / "ids.json").write_text(json.dumps({"generation": generation, "ids": ids}))
+    if side.ids:
+        side.retriever.save(str(tmp / "bm25"))
+    (tmp / "ids.json").write_text(json.dumps({"generation": generation, "ids": side.ids, "keys": side.keys}))
+    (tmp / "generation").write_text(generation)
     old = folder.with_name(f"{folder.name}.old-{os.getpid()}")
     if folder.exists():
         os.replace(folder, old)
@@ -458,21 +603,30 @@ def _save_bm25(folder: Path, generation: str, retriever: Any, ids: list[str]) ->
     shutil.rmtree(old, ignore_errors=True)
 
 
-def _load_bm25(folder: Path, generation: str) -> tuple[Any, list[str]] | None:
+def _bm25_generation(folder: Path) -> str | None:
+    """The generation of the BM25 index on disk, read without loading it (the unchanged-run check)."""
+    try:
+        return (folder / "generation").read_text().strip() or None
+    except OSError:
+        return None
+
+
+def _load_bm25(folder: Path, generation: str) -> Bm25Side | None:
     import bm25s
 
     try:
         info = json.loads((folder / "ids.json").read_text())
         if info.get("generation") != generation:
             return None
-        ids = info["ids"]
+        ids, keys = info["ids"], info["keys"]
         retriever = bm25s.BM25.load(str(folder / "bm25")) if ids else bm25s.BM25()
         # Another process may have swapped the folder between the two reads: then ids and matrix
         # could belong to different generations. Re-check; on any doubt, rebuild instead.
         again = json.loads((folder / "ids.json").read_text())
-        if again.get("generation") != generation or (ids and retriever.scores["num_docs"] != len(ids)):
+        if (again.get("generation") != generation or len(keys) != len(ids)
+                or (ids and retriever.scores["num_docs"] != len(ids))):
             return None
-        return retriever, ids
+        return Bm25Side(retriever, ids, keys)
     except (OSError, ValueError, KeyError, TypeError):
         return None
 

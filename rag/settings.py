@@ -69,6 +69,9 @@ class Settings(BaseSettings):
     bm25_weight: float = Field(1.0, ge=0)
     dense_weight: float = Field(1.0, ge=0)
     top_k: int = Field(6, ge=1, le=20, description="Passages retrieved per question; their most relevant sentences become the evidence.")
+    # Passages of one article are different parts of its story, not copies (copies are always skipped):
+    # 1 gives k distinct stories; no limit lets the one article that answers fill the places.
+    passages_per_story: int | None = Field(None, ge=1, description="Most passages one story may hold among the top_k, always from one article of it (default: no limit).")
     # A file of 500 near-identical passages, or ten copies of one story, would otherwise fill a
     # retriever's whole candidate list and push every other article out before fusion.
     candidates_per_story: int = Field(5, ge=1, description="Most candidates one story (near-duplicate group) may hold in each retriever's list.")

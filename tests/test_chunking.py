@@ -55,8 +55,10 @@ def test_sentence_spans_trim_whitespace() -> None:
     assert [text[s:e] for s, e in sentence_spans(text)] == ["Hello world.", "Next one!", "Last line"]
 
 
-def test_chunk_ids_are_stable_and_distinct() -> None:
-    doc = _doc("A sentence. " * 100)
-    first = [c.chunk_id for c in chunk_document(doc, 100, 0)]
-    second = [c.chunk_id for c in chunk_document(doc, 100, 0)]
-    assert first == second and len(set(first)) == len(first)
+def test_chunks_carry_the_articles_metadata() -> None:
+    doc = SourceDocument(doc_id="d", text="One sentence. Another one.", title="T", source="s", date="2025-03-18")
+    for name, value in (("outlet", "USA TODAY"), ("url", "https://example.com/a"), ("authors", ("A. B", "C. D"))):
+        object.__setattr__(doc, name, value)  # works before and after SourceDocument gained these fields
+    chunk = chunk_document(doc, 100, 0)[0]
+    assert (chunk.date, chunk.outlet, chunk.url, chunk.authors) == ("2025-03-18", "USA TODAY", "https://example.com/a",
+                                                                    ("A. B", "C. D"))
