@@ -45,7 +45,7 @@ from .settings import Settings
 
 __all__ = [
     "ndcg_at_k", "recall_at_k", "mrr_at_k", "normalize_answer", "exact_match", "token_f1", "strip_citations",
-    "contains_answer", "nugget_share", "corpus_id", "sentence_records", "percentile", "load_queries",
+    "contains_answer", "nugget_share", "corpus_id", "sentence_records", "write_result", "percentile", "load_queries",
     "load_qrels", "load_questions", "select_rows", "rank_documents", "eval_index_key", "eval_settings",
     "evaluate_retrieval", "evaluate_qa", "ask_rows", "QuestionResult", "score_question", "summarise_qa",
     "print_table", "add_eval_parser",
@@ -154,10 +154,24 @@ def corpus_id(doc_id: str) -> str:
     return doc_id.rsplit("#", 1)[-1]
 
 
+def _failed_checks(checks: dict[str, Any]) -> list[str]:
+    """Names of the checks no checked passage passed.
+
+    Takes both shapes of `checks`: {check: bool}, or per passage {"2": {"names": bool, "meaning": bool, ...}}.
+    """
+    def is_flag(value: Any) -> bool:  # bool, or numpy's bool_ from a vector comparison
+        return isinstance(value, bool) or (type(value).__module__ == "numpy" and type(value).__name__ in ("bool", "bool_"))
+
+    per_passage = [c for c in checks.values() if isinstance(c, dict)] or [checks]
+    names = dict.fromkeys(k for c in per_passage for k, v in c.items() if is_flag(v))
+    return [name for name in names if not any(is_flag(c.get(name)) and bool(c.get(name)) for c in per_passage)]
+
+
 def sentence_records(answer: Any) -> list[dict[str, Any]]:
     """The answer's sentence verification record, with the names of the checks each failed.
 
-    `Answer.sentences` rows look like {"text", "citations", "supported", "checks": {name: bool}, "removed"};
+    `Answer.sentences` rows look like {"text", "citations", "supported", "removed", "kind", "checks"},
+    `checks` per passage checked ({"2": {"names": bool, "meaning": bool, "similarity": float, ...}});
     answers from before that field existed give [].
     """
     records = []
@@ -166,13 +180,23 @@ def sentence_records(answer: Any) -> list[dict[str, Any]]:
         checks = dict(row.get("checks") or {})
         records.append({
             "text": str(row.get("text", "")),
+            "kind": str(row.get("kind", "")),
             "citations": list(row.get("citations") or []),
             "supported": bool(row.get("supported", False)),
             "removed": bool(row.get("removed", False)),
+            "failed": _failed_checks(checks),
             "checks": checks,
-            "failed": [name for name, passed in checks.items() if passed is False],
         })
     return records
+
+
+def _jsonable(value: Any) -> Any:
+    """`json.dumps` fallback for what verification records may hold (numpy scalars, tuples, sets)."""
+    if hasattr(value, "item"):
+        return value.item()
+    if isinstance(value, (set, frozenset, tuple)):
+        return list(value)
+    return str(value)
 
 
 def percentile(values: Sequence[float], q: float) -> float:
@@ -403,6 +427,7 @@ class QuestionResult:
     latency_ms: float = 0.0
     rewritten_question: str = ""
     expected: list[str] = field(default_factory=list)
+    kind: str = ""  # Answer.kind: answer | summary | digest | about-assistant | refusal
     as_of: str = ""  # the date passed to the assistant ("" when none was)
     filters: dict[str, Any] = field(default_factory=dict)
     sentences: list[dict[str, Any]] = field(default_factory=list)
@@ -438,7 +463,8 @@ def score_question(row: dict[str, Any], answer: Any, *, check_citations: bool = 
         shown_doc_ids=list(dict.fromkeys(c.doc_id for c in getattr(answer, "passages", None) or [])),
         latency_ms=float(answer.timings.total_ms), rewritten_question=answer.rewritten_question,
         expected=list(row["answers"]), as_of=as_of, filters=dict(getattr(answer, "filters", None) or {}),
-        sentences=sentence_records(answer), notes=list(getattr(answer, "notes", None) or []))
+        sentences=sentence_records(answer), notes=list(getattr(answer, "notes", None) or []),
+        kind=str(getattr(answer, "kind", "") or ""))
     if row["impossible"]:
         res.correct = res.refused
         if not res.correct:
@@ -535,6 +561,12 @@ def _accepts_as_of(ask: Callable[..., Any]) -> bool:
     return any(p.name == "as_of" or p.kind is inspect.Parameter.VAR_KEYWORD for p in params)
 
 
+def write_result(fh: Any, result: QuestionResult) -> None:
+    """One per-question line, flushed at once so that an interrupted run keeps what it measured."""
+    fh.write(json.dumps(asdict(result), ensure_ascii=False, default=_jsonable) + "\n")
+    fh.flush()
+
+
 def default_qa_out() -> Path:
     return Path("eval-results") / f"qa-{time.strftime('%Y%m%d-%H%M%S')}.jsonl"
 
@@ -555,8 +587,7 @@ def ask_rows(assistant: Any, rows: Sequence[dict[str, Any]], out_path: Path, *, 
             answer = assistant.ask(row["question"], _history(row), **kwargs)
             res = score_question(row, answer, as_of=as_of)
             results.append(res)
-            fh.write(json.dumps(asdict(res), ensure_ascii=False) + "\n")
-            fh.flush()
+            write_result(fh, res)
             if on_result:
                 on_result(res)
     return results

@@ -339,6 +339,25 @@ def test_the_per_question_result_lists_each_sentence_with_the_checks_it_failed()
     assert result.filters["since"] == "2025-01-10"
 
 
+def test_checks_recorded_per_passage_name_the_checks_no_passage_passed(tmp_path: Path) -> None:
+    import numpy as np
+
+    row = {"id": "n", "question": "?", "answers": ["x"], "impossible": False}
+    removed = {"text": "Macron visited Kyiv.", "citations": [], "supported": False, "removed": True, "kind": "claim",
+               "checks": {"1": {"names": False, "meaning": np.bool_(True), "similarity": np.float32(0.61),
+                                "missing_names": ["Kyiv"], "support": [0]},
+                          "2": {"names": False, "meaning": False, "similarity": 0.2, "missing_names": ["Macron"],
+                                "support": []}}}
+    kept = {"text": "x.", "citations": [1], "supported": True, "removed": False, "kind": "claim",
+            "checks": {"1": {"names": True, "meaning": True, "similarity": 0.9, "missing_names": [], "support": [1]}}}
+    ask_rows(type("Fake", (), {"ask": lambda self, q, h=None: _with(_answer("x [1]."), sentences=[removed, kept])})(),
+             [row], tmp_path / "r.jsonl", progress=False)
+    sentences = json.loads((tmp_path / "r.jsonl").read_text())["sentences"]
+    assert sentences[0]["failed"] == ["names"] and sentences[0]["kind"] == "claim"
+    assert sentences[0]["checks"]["1"]["similarity"] == pytest.approx(0.61)  # numpy values written as numbers
+    assert sentences[1]["failed"] == []
+
+
 # ------------------------------------------------------------------------------------------ asking: dates, subsets
 class _DatedAssistant:
     """A fake assistant with the `as_of` keyword of the dates issue; records what it was asked."""
