@@ -8,6 +8,8 @@ from pathlib import Path
 import pytest
 
 from rag import Assistant, CorpusError, IndexMissingError, Settings
+from rag.index import Index
+from rag.retrieval import HybridRetriever
 
 from .conftest import CORPUS
 
@@ -134,3 +136,81 @@ def test_context_restores_the_text_around_a_citation(assistant: Assistant, corpu
     assert passage == citation.text
     assert len(before) + len(after) > 0
     assert after.split()[:3] == original[original.index(passage) + len(passage):].split()[:3] or not after
+
+
+# ---------------------------------------------------------------- hostile and careless files (issue 11)
+ANSWER = "ammunition, artillery, air defense"  # in the seed passage that answers "What did Umerov request?"
+
+
+def _write_repeating_pdf(path: Path, paragraph: str, pages: int) -> None:
+    """A PDF whose every page shows the same paragraph (all pages share one content stream)."""
+    stream = f"BT /F1 10 Tf 40 720 Td ({paragraph}) Tj ET".encode()
+    kids = " ".join(f"{5 + i} 0 R" for i in range(pages))
+    objects = [b"<< /Type /Catalog /Pages 2 0 R >>", f"<< /Type /Pages /Kids [{kids}] /Count {pages} >>".encode(),
+               b"<< /Length %d >>\nstream\n" % len(stream) + stream + b"\nendstream",
+               b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>"]
+    objects += [b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 3 0 R "
+                b"/Resources << /Font << /F1 4 0 R >> >> >>"] * pages
+    out = bytearray(b"%PDF-1.4\n")
+    offsets = []
+    for i, body in enumerate(objects, start=1):
+        offsets.append(len(out))
+        out += b"%d 0 obj\n" % i + body + b"\nendobj\n"
+    xref = len(out)
+    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
+    out += b"".join(b"%010d 00000 n \n" % o for o in offsets)
+    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, xref)
+    path.write_bytes(bytes(out))
+
+
+def test_a_pdf_repeating_one_paragraph_is_stored_once_and_does_not_bury_the_answer(assistant: Assistant,
+                                                                                    corpus: Path) -> None:
+    paragraph = ("Defense Minister Umerov requested support from partners, the ministry repeated in its statement "
+                 "about the training of Ukrainian brigades by French instructors.")
+    _write_repeating_pdf(corpus / "flood.pdf", paragraph, pages=300)
+    assistant.index(corpus)
+    assert len(assistant.store.passages_of("flood.pdf")) == 1
+    assert any(ANSWER in c.text for c in assistant.search("What did Umerov request?", k=3))
+
+
+def test_one_document_cannot_flood_the_dense_candidates(corpus: Path) -> None:
+    # 60 differently worded passages, each closer to the question than the passage that answers it.
+    lines = [f"What did Umerov request? Umerov requested support, update {i}. What did Umerov request? "
+             f"Umerov requested help, item {i * 7 + 3}. Umerov made a request, note {i * 13 + 1}." for i in range(60)]
+    (corpus / "flood.txt").write_text("\n\n".join(lines))
+    Index(Settings()).update(corpus)
+
+    def dense_ids(cap: int) -> list[str]:
+        settings = Settings(retrieval_mode="dense", candidates_per_story=cap)
+        docs = HybridRetriever(index=Index(settings), settings=settings, k=12).search(
+            "What did Umerov request?", depth=12, per_story=12)
+        return [d.page_content for d in docs]
+
+    assert not any(ANSWER in text for text in dense_ids(cap=1000))  # the flood fills all 12 places...
+    assert any(ANSWER in text for text in dense_ids(cap=Settings().candidates_per_story))  # ...unless capped
+
+
+def test_an_unchanged_run_loads_no_model_and_does_not_rebuild_bm25(corpus: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import rag.index
+
+    Assistant(Settings()).index(corpus)
+    generation = (Settings().bm25_dir / "generation").read_text()
+
+    def no_rebuild(*args: object, **kwargs: object) -> None:
+        raise AssertionError("BM25 rebuilt for an unchanged corpus")
+
+    monkeypatch.setattr(rag.index, "_save_bm25", no_rebuild)
+    monkeypatch.setattr(rag.index, "_build_bm25", no_rebuild)
+    fresh = Assistant(Settings())  # a new `rag index` process
+    report = fresh.index(corpus)
+    assert (report.skipped, report.chunks_added, report.total_documents) == (3, 0, 3)
+    assert fresh.embedder._model is None
+    assert (Settings().bm25_dir / "generation").read_text() == generation
+
+
+def test_the_collection_is_created_with_the_hnsw_settings(assistant: Assistant, corpus: Path) -> None:
+    assistant.index(corpus)
+    hnsw = assistant.store.collection().configuration["hnsw"]
+    s = Settings()
+    assert (hnsw["space"], hnsw["ef_search"], hnsw["ef_construction"], hnsw["max_neighbors"]) == (
+        "cosine", s.hnsw_search_ef, s.hnsw_construction_ef, s.hnsw_m)
