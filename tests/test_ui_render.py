@@ -19,9 +19,13 @@ HOSTILE = 'Before <script>window.__pwned=1</script> and <img src=x onerror="wind
 
 
 def _citation(n: int = 1, text: str = "Umerov asked for ammunition.", title: str = "French instructors",
-              source: str = "seed.md") -> Citation:
+              source: str = "seed.md", **news: object) -> Citation:
     return Citation(n=n, doc_id="doc.md", title=title, source=source, start=100, end=100 + len(text), text=text,
-                    score=0.0325, similarity=0.42)
+                    score=0.0325, similarity=0.42, **news)  # type: ignore[arg-type]
+
+
+NEWS = dict(date="2025-03-18", outlet="USA TODAY", url="https://www.usatoday.com/story/starliner",
+            authors=["Jane Doe", "Li Wei"])
 
 
 def _answer(text: str = "He asked for ammunition [1].", citations: list[Citation] | None = None,
@@ -173,12 +177,127 @@ def test_upload_report_says_what_became_of_each_file_escaped():
     assert "../&lt;x&gt;.md" in html and "<x>" not in html and "'.sh' is not an article type" in html.replace("&#x27;", "'")
 
 
-def test_stats_show_documents_passages_and_last_indexed():
+def test_stats_show_documents_passages_and_last_indexed_but_not_where_the_index_lives():
     html = render.stats_html({"documents": 2, "chunks": 14, "last_indexed": "2026-01-02 03:04:05",
                               "location": "/data/chroma", "embedding": "MiniLM"}, "corpus")
-    for value in ("2", "14", "2026-01-02 03:04:05", "/data/chroma", "corpus"):
-        assert f">{value}<" in html or value in html
+    for value in ("2", "14", "2026-01-02 03:04:05", "corpus"):
+        assert f">{value}<" in html
+    assert "/data/chroma" not in html
     assert "Nothing is indexed yet" in render.stats_html(None, "corpus", "No index yet.")
+
+
+# ---------------------------------------------------------------------------------------- news metadata
+def test_every_source_card_shows_outlet_date_authors_and_links_the_article():
+    card = render.source_card_html(_citation(**NEWS), None, t=0)
+    assert "USA TODAY · 18 March 2025 · by Jane Doe, Li Wei" in card
+    assert ('<a class="card-link" href="https://www.usatoday.com/story/starliner" target="_blank" '
+            'rel="noopener noreferrer nofollow"') in card
+
+
+def test_a_card_without_outlet_or_date_says_they_are_unknown():
+    card = render.source_card_html(_citation(), None, t=0)
+    assert "unknown outlet · undated" in card and "card-link" not in card
+
+
+def test_a_url_that_is_not_http_is_not_made_a_link():
+    card = render.source_card_html(_citation(url="javascript:alert(1)"), None, t=0)
+    assert "javascript:" not in card and "card-link" not in card
+
+
+def test_other_outlets_of_the_same_story_are_named_on_the_card_and_in_the_api_text():
+    citation = _citation(also_reported_by=["CNN", "AP"], **NEWS)
+    assert "Also reported by CNN, AP" in render.source_card_html(citation, None, t=0)
+    assert "    Also reported by CNN, AP" in render.answer_as_text(_answer(citations=[citation]))
+    assert "Also reported by" not in render.source_card_html(_citation(**NEWS), None, t=0)
+
+
+def test_the_api_text_and_the_export_name_outlet_and_date():
+    answer = _answer(citations=[_citation(**NEWS)])
+    assert ("[1] French instructors — USA TODAY, 18 March 2025, by Jane Doe, Li Wei — seed.md "
+            "(https://www.usatoday.com/story/starliner) (score 0.0325)") in render.answer_as_text(answer)
+    assert "USA TODAY, 18 March 2025" in render.conversation_markdown([_turn(answer)], now=0)
+    assert "· USA TODAY, 18 March 2025" in render.answer_html(_turn(answer), 0)
+
+
+def test_supporting_sentences_are_highlighted_rather_than_the_whole_passage():
+    text = "First sentence here. The supporting one. Last sentence."
+    citation = _citation(text=text, spans=[(121, 140)])  # article coordinates: the passage starts at 100
+    card = render.source_card_html(citation, ("Before. ", text, " After."), t=0)
+    assert re.findall(r'<mark class="cited">(.*?)</mark>', card) == ["The supporting one."]
+    assert '<span class="passage">First sentence here. </span>' in card
+    assert '<span class="passage"> Last sentence.</span>' in card
+
+
+def test_adjacent_spans_make_one_highlight_and_spans_outside_the_passage_are_dropped():
+    text = "One. Two. Three."
+    citation = _citation(text=text, spans=[(105, 109), (100, 104), (50, 60), (500, 510)])
+    card = render.source_card_html(citation, None, t=0)
+    assert re.findall(r'<mark class="cited">(.*?)</mark>', card) == ["One. Two."]
+
+
+def test_without_spans_the_whole_passage_is_highlighted():
+    card = render.source_card_html(_citation(text="Whole passage."), None, t=0)
+    assert re.findall(r'<mark class="cited">(.*?)</mark>', card) == ["Whole passage."]
+
+
+def test_a_refusal_shows_the_closest_passages_apart_and_unnumbered():
+    closest = [_citation(n=1, text="Nearly relevant <b>text</b>.", **NEWS), _citation(n=2, text="Another one.")]
+    answer = _answer(text=REFUSAL_TEXT, citations=[], refused=True)
+    answer.passages = closest
+    panel = render.sources_panel_html([_turn(answer)])
+    assert render.CLOSEST_HEADING in panel and panel.count('class="near-card"') == 2
+    assert "source-card" not in panel and "[1]" not in panel and "[2]" not in panel
+    assert "Nearly relevant &lt;b&gt;text&lt;/b&gt;." in panel and "USA TODAY · 18 March 2025" in panel
+    assert panel.index(render.NO_SOURCES_REFUSED) < panel.index(render.CLOSEST_HEADING)
+    text = render.answer_as_text(answer)
+    assert f"{render.CLOSEST_HEADING}:" in text and "[1]" not in text
+    assert f"**{render.CLOSEST_HEADING}**" in render.conversation_markdown([_turn(answer)], now=0)
+
+
+def test_closest_passages_are_not_shown_for_an_answer():
+    panel = render.sources_panel_html([_turn(_answer())])
+    assert render.CLOSEST_HEADING not in panel
+
+
+def test_the_searched_range_is_shown_under_the_answer_and_in_the_api_text():
+    answer = _answer()
+    answer.filters = {"since": "2025-03-10", "until": "2025-03-16", "outlets": [], "prefer_recent": False,
+                      "description": "articles from 10-16 March 2025"}
+    assert '<div class="searched-filters">Searched articles from 10-16 March 2025</div>' in \
+        render.answer_html(_turn(answer), 0)
+    assert "Searched articles from 10-16 March 2025" in render.answer_as_text(answer)
+    assert "searched-filters" not in render.answer_html(_turn(_answer()), 0)
+
+
+def test_the_searched_range_is_described_by_the_core_when_the_answer_has_no_description():
+    answer = _answer()
+    answer.filters = {"since": "2025-03-10", "until": "2025-03-16", "outlets": ["AP"], "prefer_recent": False}
+    assert render.filters_text(answer) == "Searched articles from 10-16 March 2025 by AP"
+
+
+def test_upload_report_says_where_the_replaced_file_was_kept():
+    html = render.upload_report_html([UploadResult("a.md", "a.md", "replaced", "the previous a.md is kept as "
+                                                   ".backups/a.md.2026-11-25T140312.bak",
+                                                   backup=".backups/a.md.2026-11-25T140312.bak")], "corpus")
+    assert "kept in corpus/.backups" in html and ".backups/a.md.2026-11-25T140312.bak" in html
+
+
+def test_add_report_lists_each_address_problems_first_escaped():
+    from types import SimpleNamespace
+
+    report = SimpleNamespace(items=[SimpleNamespace(url="https://a.example/ok", status="added", title="<i>A</i>"),
+                                    SimpleNamespace(url="http://10.0.0.1/", status="failed",
+                                                    reason="a private address")],
+                             summary=lambda: "1 added, 1 failed")
+    html = render.add_report_html(report)
+    assert html.index("10.0.0.1") < html.index("a.example/ok")
+    assert "a private address" in html and "1 added, 1 failed" in html and "<i>A</i>" not in html
+
+
+def test_article_view_escapes_the_article():
+    html = render.article_html({"doc_id": "a.md", "title": "<b>T</b>", "outlet": "AP", "date": "2025-01-02"},
+                               HOSTILE)
+    assert "<script" not in html and "<b>T</b>" not in html and "AP · 2 January 2025" in html
 
 
 def test_importing_rag_and_the_renderer_does_not_load_gradio():

@@ -72,6 +72,24 @@ CSS = """
 .source-card .card-n { font-weight: 700; color: var(--color-accent); }
 .source-card .card-title { font-weight: 600; }
 .source-card .card-meta { font-size: 0.75rem; color: var(--body-text-color-subdued); margin: 3px 0 8px 0; }
+.card-byline { font-size: 0.8rem; margin-top: 3px; }
+.card-byline a.card-link { color: var(--color-accent) !important; text-decoration: none; }
+.card-byline a.card-link:hover { text-decoration: underline; }
+.card-also { font-size: 0.78rem; color: var(--body-text-color-subdued); font-style: italic; margin-top: 2px; }
+/* Supporting sentences are marked; the rest of the cited passage is set off more quietly. */
+.source-card .card-context .passage { background: rgba(250, 204, 21, 0.10); border-radius: 3px; }
+/* A refusal's closest passages: dashed and grey, never numbered, so they cannot pass for sources. */
+.sources-panel .closest { margin-top: 14px; }
+.sources-panel .closest-head { font-weight: 600; font-size: 0.9rem; }
+.sources-panel .closest-note { font-size: 0.78rem; color: var(--body-text-color-subdued); margin: 2px 0 8px 0; }
+.near-card { border: 1px dashed var(--border-color-primary); border-radius: 10px; padding: 8px 12px; margin-bottom: 10px;
+  background: transparent; color: var(--body-text-color-subdued); }
+.near-card .near-title { font-weight: 600; font-size: 0.86rem; }
+#sources .near-card .near-text { margin: 6px 0 0 0 !important; padding: 0; border: none; font-size: 0.84rem; line-height: 1.5;
+  white-space: pre-wrap; overflow-wrap: anywhere; quotes: none; }
+#chat .searched-filters { margin-top: 8px; font-size: 0.8rem; color: var(--body-text-color-subdued); }
+#chat .closest-pointer { margin-top: 6px; font-size: 0.8rem; color: var(--body-text-color-subdued); }
+#chat .entry-note { color: var(--body-text-color-subdued); font-size: 0.92em; }
 #sources .source-card .card-context {
   margin: 0 !important; quotes: none; padding: 8px 10px; border-left: 3px solid var(--color-accent); border-radius: 0 8px 8px 0;
   background: var(--background-fill-secondary); font-size: 0.88rem; line-height: 1.55; white-space: pre-wrap;
@@ -106,6 +124,13 @@ CSS = """
 .notice-ok { background: rgba(34, 197, 94, 0.14); }
 .notice-error { background: rgba(239, 68, 68, 0.14); }
 .notice-info { background: var(--background-fill-secondary); }
+.report-table .status-unchanged .badge { background: rgba(148, 163, 184, 0.3); }
+.articles-summary { font-size: 0.85rem; color: var(--body-text-color-subdued); margin: 4px 0; }
+#articles tbody tr { cursor: pointer; }
+.article-view { border: 1px solid var(--border-color-primary); border-radius: 12px; padding: 12px 16px; margin-top: 8px; }
+.article-view .article-title { margin: 0 0 2px 0; font-size: 1.1rem; }
+.article-view .article-text { margin-top: 8px; line-height: 1.55; max-height: 520px; overflow-y: auto; overflow-wrap: anywhere; }
+.article-view .article-text p { margin: 0 0 0.7em 0; }
 """
 
 # Citation links: `#src-<turn>-<n>` shows that turn's sources and brings card n into view. A
