@@ -1,77 +1,86 @@
-"""Putting uploaded articles into the corpus folder: safe names, allowed types, the size limit.
+"""Putting uploaded articles into the corpus folder, under the one upload policy of `rag.documents`.
 
-A name coming from the browser is untrusted. `safe_name` keeps only its last path component and a
-conservative character set, and `save_uploads` checks that the final path still sits directly
-inside the corpus folder, so no upload can write anywhere else. Indexing the saved files is the
-Assistant's job; this module only copies them.
+A name coming from the browser is untrusted. `rag.documents.upload_target` decides what a name may
+become (last path component only, no hidden or control-character names, only the types the reader
+reads, inside the folder); this module applies it file by file, so one bad file in a batch is
+listed while the good ones are kept, and checks the size limit (one megabyte: `documents.MB`).
+A file that would replace a different corpus file of the same name first moves the old one to a
+dated backup in `.backups/` inside the corpus folder (a hidden folder, which the reader never
+indexes), and the report says where. Indexing the saved files is the Assistant's job; this module
+only copies them.
 """
 
 from __future__ import annotations
 
-import re
+import datetime as dt
+import filecmp
 import shutil
-import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["ALLOWED_SUFFIXES", "UploadResult", "safe_name", "save_uploads"]
+from rag.documents import MB, SUPPORTED_SUFFIXES, upload_target
 
-# What the page offers; a subset of what `rag.documents` reads (which also takes .markdown/.htm).
-ALLOWED_SUFFIXES = (".txt", ".md", ".html", ".pdf", ".jsonl")
-_ALSO_READ = {".markdown": ".md", ".htm": ".html"}
-_UNSAFE = re.compile(r"[^A-Za-z0-9._ -]+")
+__all__ = ["ALLOWED_SUFFIXES", "BACKUP_DIR", "UploadResult", "backup_path", "save_uploads"]
+
+# The page accepts exactly what the reader reads.
+ALLOWED_SUFFIXES = SUPPORTED_SUFFIXES
+BACKUP_DIR = ".backups"  # inside the corpus folder; hidden, so never indexed
 
 
 @dataclass
 class UploadResult:
     name: str  # the name the user gave
     saved_as: str  # file name inside the corpus folder ("" if refused)
-    status: str  # saved | replaced | refused
+    status: str  # saved | replaced (old copy kept in .backups/) | unchanged (same bytes) | refused
     reason: str = ""
+    backup: str = ""  # where the replaced file went, relative to the corpus folder
 
 
-def safe_name(name: str) -> str:
-    """A file name that cannot leave the folder it is joined to.
+def backup_path(corpus_dir: Path, name: str, now: dt.datetime | None = None) -> Path:
+    """`.backups/<name>.<YYYY-MM-DDTHHMMSS>.bak` inside the corpus folder, not yet taken."""
+    stamp = (now or dt.datetime.now()).strftime("%Y-%m-%dT%H%M%S")
+    folder = Path(corpus_dir) / BACKUP_DIR
+    path, n = folder / f"{name}.{stamp}.bak", 1
+    while path.exists():  # two replacements within one second
+        path, n = folder / f"{name}.{stamp}-{n}.bak", n + 1
+    return path
 
-    Drops every directory part (either slash), `..`, control and unusual characters, and leading
-    dots (no hidden files); keeps letters, digits, `.`, `_`, `-` and spaces.
-    """
-    base = re.split(r"[\\/]", name)[-1]
-    base = unicodedata.normalize("NFKD", base).encode("ascii", "ignore").decode()
-    base = _UNSAFE.sub("_", base).replace("..", "_")
-    base = base.strip(" .")
-    stem, dot, suffix = base.rpartition(".")
-    if not dot:
-        stem, suffix = base, ""
-    stem = stem.strip(" ._-") or "upload"
-    return f"{stem[:120]}.{suffix.lower()}" if suffix else stem[:120]
+
+def _replace(tmp: Path, target: Path, original: str) -> UploadResult:
+    """Put the upload in place of an existing file, keeping the old one as a dated backup."""
+    if not target.is_file():
+        return UploadResult(original, "", "refused", f"'{target.name}' is a folder in the corpus; rename the file")
+    if filecmp.cmp(tmp, target, shallow=False):
+        return UploadResult(original, target.name, "unchanged", "the corpus already holds this file")
+    backup = backup_path(target.parent, target.name)
+    backup.parent.mkdir(exist_ok=True)
+    shutil.copy2(target, backup)
+    shutil.copyfile(tmp, target)
+    kept = backup.relative_to(target.parent).as_posix()
+    return UploadResult(original, target.name, "replaced", f"the previous {target.name} is kept as {kept}", backup=kept)
 
 
 def save_uploads(files: list[tuple[str, Path]], corpus_dir: Path, max_mb: float) -> list[UploadResult]:
     """Copy uploaded files, given as (name the user gave, temporary path), into `corpus_dir`."""
     corpus_dir.mkdir(parents=True, exist_ok=True)
-    root = corpus_dir.resolve()
     results: list[UploadResult] = []
     for original, tmp in files:
-        name = safe_name(original)
-        suffix = Path(name).suffix.lower()
-        if suffix in _ALSO_READ:
-            name, suffix = Path(name).stem + _ALSO_READ[suffix], _ALSO_READ[suffix]
-        if suffix not in ALLOWED_SUFFIXES:
-            results.append(UploadResult(original, "", "refused",
-                                        f"'{suffix or 'no extension'}' is not an article type; use {', '.join(ALLOWED_SUFFIXES)}"))
+        try:
+            target = upload_target(corpus_dir, original)
+        except ValueError as err:
+            results.append(UploadResult(original, "", "refused", str(err)))
             continue
-        size_mb = tmp.stat().st_size / 1_000_000
+        size_mb = tmp.stat().st_size / MB
         if size_mb > max_mb:
             results.append(UploadResult(original, "", "refused",
                                         f"{size_mb:.1f} MB is over the {max_mb:g} MB upload limit (RAG_MAX_UPLOAD_MB)"))
             continue
-        target = (root / name).resolve()
-        if target.parent != root:  # safe_name makes this impossible; checked anyway, it is cheap
-            results.append(UploadResult(original, "", "refused", "the name would leave the corpus folder"))
-            continue
-        existed = target.exists()
-        shutil.copyfile(tmp, target)
-        results.append(UploadResult(original, name, "replaced" if existed else "saved",
-                                    "replaces the file of the same name" if existed else ""))
+        try:
+            if target.exists():
+                results.append(_replace(tmp, target, original))
+            else:
+                shutil.copyfile(tmp, target)
+                results.append(UploadResult(original, target.name, "saved"))
+        except OSError as err:  # full disk, permissions, a vanished temp file: this file only
+            results.append(UploadResult(original, "", "refused", f"could not be saved ({err.strerror or err})"))
     return results
