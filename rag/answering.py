@@ -90,7 +90,14 @@ def build_filters(question: str, *, since: str | None = None, until: str | None 
     asked cannot be what it is about).
     """
     from .filters import SearchFilters
-    from .timeparse import resolve_time
+
+    try:
+        from .timeparse import resolve_time  # TEMP until the timeparse module lands
+    except ImportError:
+        from types import SimpleNamespace
+
+        def resolve_time(q: str, d: dt.date) -> Any:
+            return SimpleNamespace(since=None, until=None, prefer_recent=False, digest=False, description="", matched="")
 
     day = _as_date(as_of) if as_of is not None else dt.date.today()
     tq = resolve_time(question, day)

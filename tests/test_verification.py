@@ -1,0 +1,140 @@
+"""Verification, sentence by sentence: names and numbers, meaning, re-citing, removal, refusal.
+
+Uses the real bundled MiniLM for the meaning check (it is what the assistant uses); no LLM.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from rag import QuestionError
+from rag.answer import Citation, split_sentences, validate_question
+from rag.embeddings import Embedder
+from rag.evidence import select_evidence
+from rag.settings import Settings
+from rag.verification import VerificationPolicy, is_absence, missing_names, names_in, with_citations
+
+
+@pytest.fixture(scope="module")
+def embed():
+    embedder = Embedder(Settings())
+    return lambda texts: np.asarray(embedder.embed_documents(list(texts)), dtype=np.float32)
+
+
+def _passage(n: int, text: str, title: str = "French instructors", start: int = 0) -> Citation:
+    return Citation(n=n, doc_id=f"d{n}", title=title, source="s", start=start, end=start + len(text), text=text,
+                    score=0.1, similarity=0.5, date="2024-05-30", outlet="Kyiv Post")
+
+
+PASSAGES = [
+    _passage(1, "Macron spoke in Paris on Monday. He praised the army."),
+    _passage(2, "Defence minister Rustem Umerov requested more ammunition and air defence systems. "
+                "Commander Oleksandr Syrskyi signed the documents on Sunday.", start=120),
+]
+
+
+def _evidence(embed, question: str):
+    return select_evidence(question, embed([question])[0], PASSAGES, embed, budget_chars=2000, lexical_weight=0.3)
+
+
+def test_names_and_numbers_of_a_sentence_are_found() -> None:
+    assert names_in("Umerov requested 1,000 shells on Feb. 3 [2].") == ["Umerov", "1,000", "Feb", "3"]
+
+
+@pytest.mark.parametrize("sentence,evidence", [
+    ("Ukraine's ministry asked on Feb. 3, 2024.", "The Ukrainian ministry of Ukraine asked on February 3, 2024."),
+    ("It ordered 1,500 shells.", "It ordered 1500 shells."),
+    ("Five soldiers were hurt.", "5 soldiers were hurt."),
+    ("UMEROV spoke.", "Umerov spoke."),
+])
+def test_names_match_after_normalising(sentence: str, evidence: str) -> None:
+    assert missing_names(sentence, evidence) == []
+
+
+def test_a_name_the_evidence_lacks_is_reported() -> None:
+    assert missing_names("Zelensky signed the documents.", "Syrskyi signed the documents.") == ["Zelensky"]
+
+
+def test_supported_sentence_is_kept_with_its_citation_and_span(embed) -> None:
+    evidence = _evidence(embed, "What did Umerov request?")
+    n = next(b.n for b in evidence.blocks if b.citation.doc_id == "d2")
+    verified = VerificationPolicy(embed, min_support_similarity=0.5).verify(
+        f"Umerov requested more ammunition and air defence systems [{n}].", evidence)
+    assert verified.text == f"Umerov requested more ammunition and air defence systems [{n}]."
+    assert verified.cited == [n]
+    start, end = verified.spans[n][0]
+    assert "Umerov requested" in (" " * 120 + PASSAGES[1].text)[start:end]
+    assert verified.sentences[0]["supported"] and not verified.sentences[0]["removed"]
+
+
+def test_a_sentence_cited_to_the_wrong_passage_is_re_cited(embed) -> None:
+    evidence = _evidence(embed, "Who signed the documents?")
+    right = next(b.n for b in evidence.blocks if b.citation.doc_id == "d2")
+    wrong = next(b.n for b in evidence.blocks if b.citation.doc_id == "d1")
+    verified = VerificationPolicy(embed, min_support_similarity=0.5).verify(
+        f"Syrskyi signed the documents on Sunday [{wrong}].", evidence)
+    assert verified.cited == [right] and f"[{right}]" in verified.text
+    assert any("re-cited" in note for note in verified.notes)
+
+
+def test_a_sentence_with_a_wrong_name_is_removed_and_the_rest_kept(embed) -> None:
+    evidence = _evidence(embed, "Who signed the documents?")
+    n = next(b.n for b in evidence.blocks if b.citation.doc_id == "d2")
+    verified = VerificationPolicy(embed, min_support_similarity=0.5).verify(
+        f"Syrskyi signed the documents on Sunday [{n}]. Zelensky signed them too [{n}].", evidence)
+    assert "Zelensky" not in verified.text and "Syrskyi" in verified.text
+    assert any("Zelensky" in note for note in verified.notes)
+    assert [s["removed"] for s in verified.sentences] == [False, True]
+
+
+def test_an_answer_no_passage_supports_leaves_nothing(embed) -> None:
+    evidence = _evidence(embed, "What is the population of France?")
+    verified = VerificationPolicy(embed, min_support_similarity=0.5).verify(
+        "France has 68 million inhabitants [1].", evidence)
+    assert verified.text == "" and verified.cited == []
+
+
+def test_a_partial_answer_keeps_its_statement_of_what_is_missing(embed) -> None:
+    evidence = _evidence(embed, "When did Syrskyi sign and what did it cost?")
+    n = next(b.n for b in evidence.blocks if b.citation.doc_id == "d2")
+    verified = VerificationPolicy(embed, min_support_similarity=0.5).verify(
+        f"Syrskyi signed the documents on Sunday [{n}]. The articles do not say what it cost.", evidence)
+    assert "do not say what it cost" in verified.text and verified.cited == [n]
+
+
+def test_absence_statements_are_recognised() -> None:
+    assert is_absence("The articles give no date for the arrival, and do not say who pays.")
+    assert not is_absence("Syrskyi signed the documents.")
+
+
+def test_citations_go_before_the_full_stop() -> None:
+    assert with_citations("Umerov asked for weapons.", [1, 3]) == "Umerov asked for weapons [1][3]."
+    assert with_citations("- weapons", [2]) == "- weapons [2]"
+
+
+def test_sentence_splitter_keeps_abbreviations_whole() -> None:
+    text = "Sen. Warren said on Jan. 5 that the U.S. would act. He added 1,000 troops [2]. Next!"
+    assert [text[s:e] for s, e in split_sentences(text)] == [
+        "Sen. Warren said on Jan. 5 that the U.S. would act.", "He added 1,000 troops [2].", "Next!"]
+
+
+@pytest.mark.parametrize("question", ["", "   ", "\n\t "])
+def test_empty_question_is_a_clear_error(question: str) -> None:
+    with pytest.raises(QuestionError, match="empty"):
+        validate_question(question, 2000)
+
+
+def test_oversized_question_is_a_clear_error() -> None:
+    with pytest.raises(QuestionError, match="limit is 2000"):
+        validate_question("why " * 1000, 2000)
+
+
+def test_control_characters_are_a_clear_error() -> None:
+    with pytest.raises(QuestionError, match="control characters"):
+        validate_question("What did\x00 Umerov request?", 2000)
+
+
+def test_lone_surrogates_are_a_clear_error() -> None:
+    with pytest.raises(QuestionError, match="surrogate"):
+        validate_question("What did \ud800 Umerov request?", 2000)
