@@ -98,6 +98,22 @@ class Assistant:
         """Make the index mirror `path` (incremental unless `rebuild`)."""
         return self.store.update(path, rebuild=rebuild, progress=progress, wait=wait)
 
+    def add(self, urls: list[str], *, folder: Path | str | None = None, allow_private: bool | None = None,
+            progress: ProgressCallback | None = None, index_progress: ProgressCallback | None = None,
+            wait: float = 0) -> Any:
+        """Fetch pages or feeds into `folder` (default: the corpus folder), then re-index it incrementally.
+
+        Returns an `AddReport` (rag.fetching): one line per URL and per article of a feed, and the
+        `IndexReport` of the re-index as `.index` (None when nothing was saved).
+        """
+        from .fetching import fetch_urls
+
+        folder = Path(folder) if folder is not None else self.settings.corpus_dir
+        report = fetch_urls(urls, folder, settings=self.settings, allow_private=allow_private, progress=progress)
+        if report.saved:
+            report.index = self.index(folder, progress=index_progress, wait=wait)
+        return report
+
     def stats(self) -> dict[str, Any]:
         return self.store.stats()
 
