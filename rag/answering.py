@@ -196,9 +196,9 @@ class AnswerChain:
         standalone = self.rewrite(question, history or [])
         answer.rewritten_question = standalone
         filters, tq = build_filters(standalone, since=since, until=until, outlets=outlets, as_of=as_of)
-        description = tq.description if tq.matched else filters.describe()
-        answer.filters = {**filters.to_dict(), "description": description} if not filters.is_empty() else {}
-        yield Event("status", f"{description}…" if description else "Searching the articles…")
+        scope = filters.describe()  # "articles from 10-16 March 2025 by USA TODAY"
+        answer.filters = {**filters.to_dict(), "description": f"Searched {scope}"} if scope else {}
+        yield Event("status", f"Searching {scope}…" if scope else "Searching the articles…")
         if tq.digest:
             yield from self._digest(answer, standalone, filters, tq, t0)
         elif summary_request(standalone):
@@ -304,7 +304,8 @@ class AnswerChain:
         answer.citations = citations
         answer.sentences = [{"text": strip_citations(line[2:]), "citations": [c.n], "supported": True,
                              "removed": False, "kind": "digest", "checks": {}} for line, c in zip(lines, citations)]
-        intro = f"{answer.filters.get('description') or 'Stories'}, newest first:"
+        scope = answer.filters.get("description", "").removeprefix("Searched ")
+        intro = f"{scope[0].upper() + scope[1:] if scope else 'Stories'}, newest first:"
         yield from self._done(answer, intro + "\n" + "\n".join(lines), t0)
 
     def _write(self, answer: Answer, question: str, evidence: Evidence, guidance: str, t0: float) -> Iterator[Event]:
@@ -331,7 +332,7 @@ class AnswerChain:
         if is_refusal(raw):
             yield from self._refuse(answer, "model", t0)
             return
-        verified = self.policy.verify(raw, evidence)
+        verified = self.policy.verify(raw, evidence, question)
         answer.sentences = verified.sentences
         answer.notes.extend(verified.notes)
         if not verified.text:

@@ -4,10 +4,13 @@ The answer is split into sentences (`rag.answer.split_sentences`). Each sentence
 must pass, against at least one evidence block it cites, every check of the policy:
 - `missing_names`: every number, date and proper name of the sentence occurs in the block (its
   text, title, outlet or date), after normalising case, thousands separators, possessives, month
-  abbreviations and small number words. Reason: a wrong name or figure is the error a reader cannot
+  abbreviations and small number words; names the question already uses are the user's premise and
+  are not checked. Reason: a wrong name or figure is the error a reader cannot
   spot, and the one a small model makes when two people share a passage.
 - `support_similarity`: the sentence means what the block says: its MiniLM cosine to the closest
-  sentence (or pair of adjacent sentences) of the block is at least `min_support_similarity`.
+  sentence (or pair of adjacent sentences) of the block is at least `min_support_similarity`. A
+  fragment ("Missouri and Texas.") means nothing alone: it is read together with the question it
+  answers (`claim_text`).
   Reason: a sentence whose words all occur in a passage can still say something the passage does not.
 A sentence that fails against what it cites but passes against another block shown to the model is
 re-cited to that block; one that no block supports is removed and reported in the notes. A sentence
@@ -29,7 +32,7 @@ import numpy as np
 from .answer import cited_numbers, split_sentences, strip_citations
 from .evidence import Evidence, EvidenceBlock, human_date
 
-__all__ = ["VerificationPolicy", "Verified", "with_citations", "missing_names", "names_in", "normalise", "is_absence"]
+__all__ = ["VerificationPolicy", "Verified", "with_citations", "claim_text", "missing_names", "names_in", "normalise", "is_absence"]
 
 _MONTHS = {"jan": "january", "feb": "february", "mar": "march", "apr": "april", "jun": "june", "jul": "july",
            "aug": "august", "sep": "september", "sept": "september", "oct": "october", "nov": "november",
@@ -65,6 +68,7 @@ def normalise(text: str) -> str:
 def _words(text: str) -> set[str]:
     words = set(re.findall(r"[\w.-]+", normalise(text)))
     words |= {w.strip(".-") for w in words}
+    words |= {part for w in words if "-" in w for part in w.split("-") if part}  # "40-day" holds "40"
     words |= {_NUMBER_WORDS[w] for w in words if w in _NUMBER_WORDS}
     words |= {_MONTHS.get(w, w) for w in words}
     return words
@@ -82,9 +86,14 @@ def names_in(sentence: str) -> list[str]:
     return found
 
 
-def missing_names(sentence: str, evidence_text: str) -> list[str]:
-    """Names and numbers of `sentence` that `evidence_text` does not contain (normalised)."""
-    have = _words(evidence_text)
+def missing_names(sentence: str, evidence_text: str, premise: str = "") -> list[str]:
+    """Names and numbers of `sentence` that `evidence_text` does not contain (normalised).
+
+    Names the question itself uses (`premise`) are not checked: restating the question's own words
+    ("England beat Spain to win the 2025 Euros") is the user's premise, not a claim the model takes
+    from a passage; what the answer adds must be in the passage.
+    """
+    have = _words(evidence_text) | (_words(premise) if premise else set())
     missing = []
     for name in names_in(sentence):
         key = normalise(name).strip(".-")
@@ -93,6 +102,15 @@ def missing_names(sentence: str, evidence_text: str) -> list[str]:
         if key not in have and not (parts and all(p in have for p in parts)):
             missing.append(name)
     return missing
+
+
+def claim_text(sentence: str, question: str, min_words: int = 6) -> str:
+    """What a sentence claims, for the meaning check: a fragment of under `min_words` words is an
+    answer to the question and means the question answered by it ("Which two states ...? Missouri
+    and Texas."); a full sentence stands alone."""
+    if question and len(sentence.split()) < min_words:
+        return f"{question} {sentence}"
+    return sentence
 
 
 def is_absence(sentence: str) -> bool:
@@ -137,21 +155,22 @@ class VerificationPolicy:
                 score, which = float(pair_sims[j]), [j, j + 1]
         return score, which
 
-    def _check(self, sentence: str, vector: np.ndarray, block: EvidenceBlock) -> dict[str, Any]:
+    def _check(self, sentence: str, vector: np.ndarray, block: EvidenceBlock, question: str) -> dict[str, Any]:
         c = block.citation
         context = " ".join([c.text, c.title, c.outlet, c.date, human_date(c.date)])
-        missing = missing_names(sentence, context) if self.check_names else []
+        missing = missing_names(sentence, context, question) if self.check_names else []
         similarity, which = self.support_similarity(vector, block)
         return {"block": block.n, "missing_names": missing, "names": not missing,
                 "similarity": round(similarity, 3), "meaning": similarity >= self.min_support_similarity,
                 "support": which}
 
-    def verify(self, text: str, evidence: Evidence) -> Verified:
+    def verify(self, text: str, evidence: Evidence, question: str = "") -> Verified:
         blocks = {b.n: b for b in evidence.blocks}
         pieces = [(text[s:e], text[max(0, s - 1):s]) for s, e in split_sentences(text)]
         pieces = [(p, sep) for p, sep in pieces if strip_citations(p).strip(" -*•")]
         claims = [strip_citations(p).lstrip("-*• ").strip() for p, _ in pieces]
-        vectors = np.asarray(self.embed(claims), dtype=np.float32) if claims else np.zeros((0, 384))
+        meant = [claim_text(c, question) for c in claims]
+        vectors = np.asarray(self.embed(meant), dtype=np.float32) if claims else np.zeros((0, 384))
         out = Verified(text="", cited=[], spans={})
         kept_text: list[str] = []
         for (raw, sep), claim, vector in zip(pieces, claims, vectors):
@@ -169,10 +188,10 @@ class VerificationPolicy:
                 out.sentences.append(record)
                 kept_text.append(("\n- " if bullet else " ") + claim)
                 continue
-            results = {n: self._check(claim, vector, blocks[n]) for n in numbers}
+            results = {n: self._check(claim, vector, blocks[n], question) for n in numbers}
             good = [n for n, r in results.items() if r["names"] and r["meaning"]]
             if not good:  # try the other blocks the model was shown: a wrong or missing citation
-                others = {n: self._check(claim, vector, b) for n, b in blocks.items() if n not in results}
+                others = {n: self._check(claim, vector, b, question) for n, b in blocks.items() if n not in results}
                 ranked = sorted((r["similarity"], n) for n, r in others.items() if r["names"] and r["meaning"])
                 if ranked:
                     good = [ranked[-1][1]]

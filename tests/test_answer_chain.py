@@ -96,3 +96,30 @@ def test_a_rewrite_that_is_not_a_question_falls_back_to_the_question(seed_index_
     ("Why is France sending instructors to Ukraine?", False)])
 def test_whole_article_questions_are_recognised(question: str, expected: bool) -> None:
     assert summary_request(question) is expected
+
+
+def _dated_corpus(folder: Path) -> Path:
+    stories = [
+        ("2025-03-17", "USA TODAY", "Starliner crew returns", "The Starliner crew returned to Earth on Monday after nine months in orbit."),
+        ("2025-03-14", "CNN", "Senate passes funding bill", "The Senate passed a stopgap funding bill on Friday, averting a shutdown."),
+        ("2025-02-20", "CNN", "Delta jet flips in Toronto", "A Delta jet overturned while landing in Toronto, injuring 21 people."),
+    ]
+    for date, outlet, title, text in stories:
+        (folder / f"{title.lower().replace(' ', '-')}.md").write_text(
+            f"---\ntitle: \"{title}\"\ndate: {date}\nsource: \"{outlet}\"\n---\n\n{text} More details followed in the report.\n",
+            encoding="utf-8")
+    return folder
+
+
+def test_what_happened_this_week_lists_the_weeks_stories_newest_first(tmp_path: Path) -> None:
+    corpus = _dated_corpus(tmp_path / "corpus-dated") if (tmp_path / "corpus-dated").mkdir() is None else None
+    assistant = Assistant(Settings(data_dir=tmp_path / "idx"), llm=GenericFakeChatModel(messages=iter([])))
+    assistant.index(corpus)
+    answer = assistant.ask("What happened this week?", as_of="2025-03-18")
+    assert answer.kind == "digest" and not answer.refused, answer.text
+    lines = [line for line in answer.text.splitlines() if line.startswith("- ")]
+    assert len(lines) == 2 and "Starliner" in lines[0] and "Senate" in lines[1], answer.text
+    assert "Toronto" not in answer.text
+    assert [c.outlet for c in answer.citations] == ["USA TODAY", "CNN"]
+    assert answer.filters["since"] and answer.filters["until"] == "2025-03-18"
+    assert answer.filters["description"].startswith("Searched articles from")

@@ -138,3 +138,22 @@ def test_control_characters_are_a_clear_error() -> None:
 def test_lone_surrogates_are_a_clear_error() -> None:
     with pytest.raises(QuestionError, match="surrogate"):
         validate_question("What did \ud800 Umerov request?", 2000)
+
+
+def test_names_the_question_already_uses_are_its_premise_not_a_claim() -> None:
+    passage = "Spain lost the final on Sunday."
+    assert missing_names("England beat Spain to win the Euros.", passage, "Who did England beat to win the Euros?") == []
+    assert missing_names("England beat Spain to win the Euros.", passage) == ["England", "Euros"]
+
+
+def test_a_number_inside_a_hyphenated_word_is_found() -> None:
+    assert missing_names("Target faces a 40-day boycott.", "Target faces a 40-day consumer boycott.") == []
+    assert missing_names("It lasted 40 days.", "A 40-day boycott.") == []
+
+
+def test_a_fragment_is_read_with_the_question_it_answers(embed) -> None:
+    question = "Which two states sold winning tickets for the Powerball jackpot?"
+    passage = _passage(1, "Winning tickets for the Powerball jackpot were sold in Missouri and Texas, officials said.")
+    evidence = select_evidence(question, embed([question])[0], [passage], embed, budget_chars=500, lexical_weight=0.3)
+    policy = VerificationPolicy(embed, min_support_similarity=0.5)
+    assert policy.verify("Missouri and Texas [1].", evidence, question).cited == [1]
