@@ -555,7 +555,7 @@ def _get_all(col: Any, include: list[str], page: int = 5000, where: dict[str, An
     while True:
         rows = col.get(include=include, limit=page, offset=offset, where=where)
         for key in out:
-            out[key].extend(rows[key] or [])
+            out[key].extend(rows[key] if rows[key] is not None else [])  # embeddings come as an array
         if len(rows["ids"]) < page:
             return out
         offset += page
