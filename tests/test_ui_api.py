@@ -143,3 +143,23 @@ def test_beyond_the_queue_limit_requests_are_refused_at_once_as_busy(app_url: st
     assert len(refused) <= 3, outcomes  # the first MAX_QUEUE waiting requests were accepted
     assert all(o.startswith("Not found in the indexed articles.") for i, o in enumerate(outcomes) if i not in refused)
     assert holder.result(timeout=300)  # the question that held the model was answered, not dropped
+
+
+def test_ask_refuses_a_lone_surrogate_with_the_validation_message(app_url: str):
+    with pytest.raises(Exception) as err:
+        _client(app_url).predict("What did Umerov request?\ud800", api_name="/ask")
+    assert "lone UTF-16 surrogate" in str(err.value), err.value
+
+
+def test_ask_with_a_date_range_searches_only_articles_in_it(app_url: str):
+    # Every article here is undated, and an undated article is never inside a date range.
+    result = _client(app_url).predict("What did Umerov request?", since="2025-03-10", until="2025-03-16",
+                                      api_name="/ask")
+    assert result.startswith("Not found in the indexed articles."), result
+    assert "Searched articles from 10-16 March 2025" in result, result
+
+
+def test_ask_with_a_mistyped_date_says_how_to_write_it(app_url: str):
+    with pytest.raises(Exception) as err:
+        _client(app_url).predict("What did Umerov request?", since="March 10", api_name="/ask")
+    assert "write it as YYYY-MM-DD" in str(err.value), err.value
