@@ -63,7 +63,8 @@ def run_one(size: int, base_file: Path, n_queries: int) -> dict[str, float]:
 
     from rag.assistant import Assistant
     from rag.evaluation import load_queries, percentile
-    from rag.index import _DIRTY
+    from rag.chunking import Chunk
+    from rag.index import _DIRTY, passage_metadata
     from rag.settings import Settings
 
     data = np.load(base_file, allow_pickle=True)
@@ -85,8 +86,8 @@ def run_one(size: int, base_file: Path, n_queries: int) -> dict[str, float]:
                 ids.append(f"p{i}")
                 embs.append(vec / np.linalg.norm(vec))
                 docs.append(_rotate(text, r))
-                metas.append({"doc_id": f"{doc_id}-r{r}", "doc_hash": "bench", "n_chunks": 1, "index": 0,
-                              "start": 0, "end": len(text), "title": title, "source": "bench", "date": ""})
+                chunk = Chunk(f"{doc_id}-r{r}", 0, 0, len(text), docs[-1], title, "bench")
+                metas.append(passage_metadata(chunk, "bench", 1, group=chunk.doc_id))  # the index's own schema
             col.upsert(ids=ids, embeddings=embs, documents=docs, metadatas=metas)
         store_seconds = time.perf_counter() - t0
         t1 = time.perf_counter()
