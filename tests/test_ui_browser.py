@@ -165,10 +165,12 @@ def test_answer_shows_its_source_passage_highlighted_in_the_article(answered: tu
     card = page.locator("#sources .turn-sources.active .source-card").first
     assert "French instructors in Ukraine" in card.locator(".card-title").inner_text()
     assert re.search(r"score 0\.\d{4}", card.locator(".card-meta").inner_text())
-    cited = card.locator("mark.cited").inner_text()
     article = " ".join((CORPUS / "french-instructors-ukraine.md").read_text().split())
-    assert len(cited) > 40 and " ".join(cited.split()) in article
+    marks = card.locator("mark.cited").all_inner_texts()  # the supporting sentences (or the whole passage)
+    assert marks and sum(len(m) for m in marks) > 40, marks
+    assert all(" ".join(m.split()) in article for m in marks), marks
     assert card.locator(".context").count() == 2  # surrounding text on both sides
+    assert re.search(r"·\s*(undated|\d{1,2} \w+ \d{4})", card.locator(".card-byline").inner_text())
     meta = page.locator("#chat .answer-meta").last.inner_text()
     assert re.search(r"retrieval .+ · first token .+ · total .+ · qwen", meta), meta
     ARTIFACTS.mkdir(exist_ok=True)
@@ -323,3 +325,61 @@ def test_questions_are_answered_while_the_corpus_is_reindexed(served: tuple[str,
     assert "port ellery weather.md" in page.inner_text("#index-report")
     (Path(assistant.settings.corpus_dir) / "port ellery weather.md").unlink()
     assistant.index(assistant.settings.corpus_dir)
+
+
+def test_a_date_range_restricts_the_search_and_is_shown_under_the_answer(served: tuple[str, Assistant], browser: Any):
+    page = open_page(browser, served[0])
+    page.get_by_text("Search only some articles").click()
+    page.fill("#since textarea, #since input", "2025-03-10")
+    page.fill("#until textarea, #until input", "2025-03-16")
+    answer = ask(page, "What did Umerov request?")  # the seed article is undated: never inside a range
+    assert answer.locator(".answer-text").inner_text() == "Not found in the indexed articles."
+    assert "Searched articles from 10-16 March 2025" in answer.inner_text()
+
+
+def test_a_mistyped_date_is_said_and_the_question_kept(served: tuple[str, Assistant], browser: Any):
+    page = open_page(browser, served[0])
+    page.get_by_text("Search only some articles").click()
+    page.fill("#since textarea, #since input", "10 March")
+    page.fill("#question textarea", "What did Umerov request?")
+    page.press("#question textarea", "Enter")
+    page.locator("#chat .answer-error").wait_for(timeout=10_000)
+    assert "write it as YYYY-MM-DD" in page.inner_text("#chat .answer-error")
+    assert page.locator("#question textarea").input_value() == "What did Umerov request?"
+
+
+def test_the_corpus_view_lists_the_articles_and_opens_one(served: tuple[str, Assistant], browser: Any):
+    page = open_page(browser, served[0])
+    page.get_by_role("tab", name="Corpus").click()
+    table = page.locator("#articles")
+    table.get_by_text("French instructors in Ukraine", exact=True).first.wait_for(timeout=30_000)
+    assert "articles indexed, newest first" in page.inner_text("#articles-summary")
+    page.fill("#articles-query textarea, #articles-query input", "zqxv no such article")
+    page.wait_for_function("document.querySelector('#articles-summary').innerText.startsWith('0 of')",
+                           timeout=10_000)
+    page.fill("#articles-query textarea, #articles-query input", "french instructors")
+    page.wait_for_function("document.querySelector('#articles-summary').innerText.startsWith('1 of')",
+                           timeout=10_000)
+    table.get_by_text("French instructors in Ukraine", exact=True).first.click()
+    page.wait_for_selector("#article-view .article-text", timeout=10_000)
+    text = " ".join(page.inner_text("#article-view .article-text").split())
+    assert "Umerov" in text and len(text) > 1000
+    assert page.locator("#article-view .article-title").inner_text() == "French instructors in Ukraine"
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "corpus-view.png"), full_page=True)
+
+
+def test_one_bad_file_in_an_upload_batch_is_listed_and_the_others_saved(served: tuple[str, Assistant],
+                                                                      browser: Any, tmp_path: Path):
+    page = open_page(browser, served[0])
+    good, bad = tmp_path / "thornbury note.htm", tmp_path / "install.sh"
+    good.write_text("<html><head><title>Thornbury note</title></head><body><p>A note.</p></body></html>")
+    bad.write_text("#!/bin/sh\necho hi\n")
+    page.get_by_role("tab", name="Corpus").click()
+    page.set_input_files("#upload input[type=file]", [str(good), str(bad)])
+    page.wait_for_function("document.querySelector('#upload-report') && "
+                           "document.querySelector('#upload-report').innerText.includes('install.sh')", timeout=60_000)
+    report = page.inner_text("#upload-report")
+    assert re.search(r"thornbury note\.htm\s+saved", report), report
+    assert re.search(r"install\.sh\s+refused", report), report
+    (Path(served[1].settings.corpus_dir) / "thornbury note.htm").unlink()

@@ -129,6 +129,7 @@ CSS = """
 #articles tbody tr { cursor: pointer; }
 .article-view { border: 1px solid var(--border-color-primary); border-radius: 12px; padding: 12px 16px; margin-top: 8px; }
 .article-view .article-title { margin: 0 0 2px 0; font-size: 1.1rem; }
+.article-view .card-meta { font-size: 0.75rem; color: var(--body-text-color-subdued); margin-top: 2px; }
 .article-view .article-text { margin-top: 8px; line-height: 1.55; max-height: 520px; overflow-y: auto; overflow-wrap: anywhere; }
 .article-view .article-text p { margin: 0 0 0.7em 0; }
 """
