@@ -94,6 +94,44 @@ def cmd_ask(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_add(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from .assistant import Assistant
+
+    settings = Settings()
+    assistant = Assistant(settings)
+    bar = tqdm(total=len(args.urls), desc="fetching", unit="page", file=sys.stderr, disable=args.json)
+
+    def fetched(done: int, total: int, what: str) -> None:
+        bar.total = total
+        bar.update(done - bar.n)
+
+    update, close = _progress_bar()
+    try:
+        report = assistant.add(args.urls, folder=args.folder, allow_private=True if args.allow_private else None,
+                               progress=fetched, index_progress=None if args.json else update)
+    finally:
+        bar.close()
+        close()
+    if args.json:
+        print(json.dumps(report.to_dict(), indent=2, ensure_ascii=False))
+        return 0 if report.saved or not report.failed else 1
+    for item in report.items:
+        via = f" (from {item.feed})" if item.feed else ""
+        if item.status == "ok" and item.path:
+            print(f"saved   {item.url}{via} -> {Path(report.folder) / item.path}")
+        elif item.status == "ok":
+            print(f"feed    {item.url}: {item.reason}")
+        else:
+            print(f"failed  {item.url}{via}: {item.reason}", file=sys.stderr)
+    if report.index is not None:
+        for problem in report.index.problems:
+            print(f"skipped {problem}", file=sys.stderr)
+    print(report.summary())
+    return 0 if report.saved or not report.failed else 1
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     from ui.app import serve
 
@@ -118,6 +156,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print the answer as JSON")
     p.add_argument("--history", help="JSON file with earlier turns [{role, content}, ...]")
     p.set_defaults(func=cmd_ask)
+
+    p = sub.add_parser("add", help="fetch news pages or feeds into the corpus folder and index them")
+    p.add_argument("urls", nargs="+", metavar="URL", help="a page, or an RSS/Atom feed whose articles are fetched")
+    p.add_argument("--folder", type=Path, default=None, help="where pages are saved and indexed (default: RAG_CORPUS_DIR)")
+    p.add_argument("--allow-private", action="store_true",
+                   help="allow loopback/private addresses (RAG_FETCH_ALLOW_PRIVATE)")
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.set_defaults(func=cmd_add)
 
     p = sub.add_parser("serve", help="open the chat page")
     p.add_argument("--host", default=None, help="default 127.0.0.1 (RAG_HOST)")

@@ -62,6 +62,14 @@ class Settings(BaseSettings):
     chunk_overlap: int = Field(0, ge=0, le=3, description="Sentences repeated at the start of the next passage.")
     max_file_mb: float = Field(20.0, gt=0, description="Files larger than this are skipped and reported.")
 
+    # --- fetching articles from the web (`rag add URL`, "Add from URL" on the page) ---
+    # A page that fetches URLs for its visitors must not become a way into the machine it runs on.
+    fetch_allow_private: bool = Field(False, description="Allow fetching from loopback, link-local, private and reserved addresses.")
+    fetch_timeout: float = Field(20.0, gt=0, description="Seconds a fetch may take in all (connecting, waiting, reading).")
+    fetch_max_mb: float = Field(10.0, gt=0, description="Largest page or feed fetched, in MB.")
+    fetch_max_redirects: int = Field(5, ge=0, description="Redirects followed per URL.")
+    fetch_max_feed_entries: int = Field(20, ge=1, description="Articles fetched from one feed URL (its newest entries first).")
+
     # --- retrieval ---
     retrieval_mode: Literal["hybrid", "dense", "bm25"] = "hybrid"
     retrieval_depth: int = Field(100, ge=1, description="Candidates taken from each retriever before fusion.")
