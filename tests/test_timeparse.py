@@ -1,0 +1,76 @@
+"""Time phrases in questions become date ranges counted from `as_of`; ordinary words never do."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from rag.timeparse import TimeQuery, resolve_time
+
+AS_OF = dt.date(2025, 3, 18)  # a Tuesday
+
+
+@pytest.mark.parametrize("question, since, until, matched", [
+    ("What happened this week?", "2025-03-12", "2025-03-18", "this week"),
+    ("What happened last week?", "2025-03-05", "2025-03-11", "last week"),
+    ("Any news today?", "2025-03-18", "2025-03-18", "today"),
+    ("What did Reuters report yesterday?", "2025-03-17", "2025-03-17", "yesterday"),
+    ("What happened this month?", "2025-03-01", "2025-03-18", "this month"),
+    ("news from last month", "2025-02-01", "2025-02-28", "last month"),
+    ("What did CNN report in March 2025?", "2025-03-01", "2025-03-18", "in March 2025"),
+    ("What happened in March?", "2025-03-01", "2025-03-18", "in March"),
+    ("What happened in April?", "2024-04-01", "2024-04-30", "in April"),  # the most recent April
+    ("What's new on the Starliner since Monday?", "2025-03-17", "2025-03-18", "since Monday"),
+    ("What changed since January?", "2025-01-01", "2025-03-18", "since January"),
+    ("What happened this year?", "2025-01-01", "2025-03-18", "this year"),
+    ("Who won the election last year?", "2024-01-01", "2024-12-31", "last year"),
+    ("How many launches were there in 2024?", "2024-01-01", "2024-12-31", "in 2024"),
+    ("What happened on March 3?", "2025-03-03", "2025-03-03", "on March 3"),
+    ("What was announced in Jan 2025?", "2025-01-01", "2025-01-31", "in Jan 2025"),
+])
+def test_time_phrases_resolve_to_inclusive_ranges(question: str, since: str, until: str, matched: str):
+    found = resolve_time(question, AS_OF)
+    assert (found.since, found.until, found.matched) == (since, until, matched)
+
+
+@pytest.mark.parametrize("question", [
+    "Who may attend the march in may?", "Protesters march to the capitol", "The second launch failed",
+    "What did Umerov request?", "May 2025 be a better year?", "Who scored 2024 points?", "Is the weekend busy?",
+])
+def test_ordinary_words_make_no_range(question: str):
+    assert resolve_time(question, AS_OF) == TimeQuery()
+
+
+@pytest.mark.parametrize("question", ["What's the latest on Starliner?", "the most recent ferry strike",
+                                      "newest findings on the vaccine"])
+def test_latest_asks_for_recent_articles_without_a_range(question: str):
+    found = resolve_time(question, AS_OF)
+    assert found.prefer_recent and found.since is None and found.description == "Newest articles first"
+
+
+@pytest.mark.parametrize("question, digest", [
+    ("What happened this week?", True), ("What's new on the Starliner since Monday?", True),
+    ("news from last month", True), ("What did CNN report yesterday about the ferry?", False),
+    ("What happened to Starliner?", False),  # no period: an ordinary question
+])
+def test_digest_questions_are_recognised(question: str, digest: bool):
+    assert resolve_time(question, AS_OF).digest is digest
+
+
+def test_the_range_is_described_for_the_user():
+    assert resolve_time("What happened this week?", dt.date(2025, 3, 16)).description == \
+        "Searched articles from 10–16 March 2025"
+    assert resolve_time("news from last month", AS_OF).description == "Searched articles from 1–28 February 2025"
+    assert resolve_time("What happened on March 3?", AS_OF).description == "Searched articles of 3 March 2025"
+    assert resolve_time("since January", AS_OF).description == "Searched articles from 1 January – 18 March 2025"
+
+
+def test_as_of_defaults_to_today():
+    today = dt.date.today().isoformat()
+    assert resolve_time("What happened today?").since == today
+
+
+def test_a_question_without_time_is_empty():
+    found = resolve_time("What did Umerov request?", AS_OF)
+    assert found.is_empty() and found.to_dict()["since"] is None and not found.digest
