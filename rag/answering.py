@@ -91,13 +91,7 @@ def build_filters(question: str, *, since: str | None = None, until: str | None 
     """
     from .filters import SearchFilters
 
-    try:
-        from .timeparse import resolve_time  # TEMP until the timeparse module lands
-    except ImportError:
-        from types import SimpleNamespace
-
-        def resolve_time(q: str, d: dt.date) -> Any:
-            return SimpleNamespace(since=None, until=None, prefer_recent=False, digest=False, description="", matched="")
+    from .timeparse import resolve_time
 
     day = _as_date(as_of) if as_of is not None else dt.date.today()
     tq = resolve_time(question, day)
