@@ -7,6 +7,7 @@ tests/artifacts/ (git-ignored); the README's docs/screenshot.png is chosen from 
 
 from __future__ import annotations
 
+import random
 import re
 import shutil
 import socket
@@ -29,7 +30,10 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-
 ANSWER_TIMEOUT_MS = 300_000
 # Answers are short spans; this one (a date) is several tokens long, so its streaming can be watched.
 SEED = "From when did Ukraine say it was interested in receiving foreign instructors?"
-NONSENSE = "zqxv blorf wugga snarp?"  # matches no passage: refused without asking the model
+NONSENSE = "zqxv blorf wugga snarp?"
+WORDS = ("wind north east south west rain tide ferry harbour pilot crane cargo gull fog swell buoy quay mooring "
+         "dredger tug lock gate beacon signal berth pier jetty hull keel anchor chain rope net trawler coaster "
+         "schooner ketch dinghy oar sail mast boom").split()  # matches no passage: refused without asking the model
 
 HOSTILE = """---
 title: "Glimmerfield <b>lantern</b> festival"
@@ -233,7 +237,7 @@ def test_clicking_a_citation_or_source_entry_brings_its_passage_into_view(answer
 def test_refusal_shows_no_sources_and_says_so(served: tuple[str, Assistant], browser: Any):
     page = open_page(browser, served[0])
     answer = ask(page, NONSENSE)
-    assert answer.locator(".answer-text").inner_text() == "Not found in the indexed articles."
+    assert answer.locator(".answer-text").inner_text().startswith("Not found in the indexed articles.")
     assert "No sources: the indexed articles do not answer this question." in answer.inner_text()
     assert answer.locator("a.cite, a.source-entry").count() == 0
     assert page.locator("#sources .source-card").count() == 0
@@ -311,9 +315,9 @@ def test_questions_are_answered_while_the_corpus_is_reindexed(served: tuple[str,
     url, assistant = served
     page = open_page(browser, url)
     path = tmp_path / "port ellery weather.md"
-    days = [f"On day {d} the harbour office of Port Ellery logged wind from the {('north', 'east', 'south', 'west')[d % 4]}, "
-            f"{d % 17 + 3} millimetres of rain and a tide of {d % 5 + 1}.{d % 10} metres; ferries ran on schedule."
-            for d in range(1, 600)]
+    words = random.Random(7).choices(WORDS, k=24 * 1500)  # no two passages alike: none is stored once for two
+    days = [f"On day {d} the harbour office of Port Ellery logged {' '.join(words[24 * d - 24:24 * d])}."
+            for d in range(1, 1500)]
     path.write_text('---\ntitle: "Port Ellery harbour log"\n---\n\n' + "\n".join(days))
     upload(page, path)
     page.click("#reindex")
@@ -333,7 +337,7 @@ def test_a_date_range_restricts_the_search_and_is_shown_under_the_answer(served:
     page.fill("#since textarea, #since input", "2025-03-10")
     page.fill("#until textarea, #until input", "2025-03-16")
     answer = ask(page, "What did Umerov request?")  # the seed article is undated: never inside a range
-    assert answer.locator(".answer-text").inner_text() == "Not found in the indexed articles."
+    assert answer.locator(".answer-text").inner_text().startswith("Not found in the indexed articles.")
     assert "Searched articles from 10-16 March 2025" in answer.inner_text()
 
 
@@ -352,7 +356,8 @@ def test_the_corpus_view_lists_the_articles_and_opens_one(served: tuple[str, Ass
     page = open_page(browser, served[0])
     page.get_by_role("tab", name="Corpus").click()
     table = page.locator("#articles")
-    table.get_by_text("French instructors in Ukraine", exact=True).first.wait_for(timeout=30_000)
+    title = table.get_by_text("French instructors in Ukraine", exact=True).filter(visible=True).first
+    title.wait_for(timeout=30_000)
     assert "articles indexed, newest first" in page.inner_text("#articles-summary")
     page.fill("#articles-query textarea, #articles-query input", "zqxv no such article")
     page.wait_for_function("document.querySelector('#articles-summary').innerText.startsWith('0 of')",
@@ -360,7 +365,7 @@ def test_the_corpus_view_lists_the_articles_and_opens_one(served: tuple[str, Ass
     page.fill("#articles-query textarea, #articles-query input", "french instructors")
     page.wait_for_function("document.querySelector('#articles-summary').innerText.startsWith('1 of')",
                            timeout=10_000)
-    table.get_by_text("French instructors in Ukraine", exact=True).first.click()
+    title.click()
     page.wait_for_selector("#article-view .article-text", timeout=10_000)
     text = " ".join(page.inner_text("#article-view .article-text").split())
     assert "Umerov" in text and len(text) > 1000

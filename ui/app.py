@@ -254,11 +254,17 @@ class ChatPage:
         return ([], [], render.sources_panel_html([]), "", gr.DownloadButton(value=None, interactive=False))
 
     # ------------------------------------------------------------------ the API
-    def ask(self, question: str, since: str = "", until: str = "", outlets: str = "", as_of: str = "") -> str:
-        """Answer one question from the indexed articles; returns the answer text followed by its sources.
+    def ask(self, question: str) -> str:
+        """Answer one question from the indexed articles; returns the answer text followed by its sources."""
+        return self.ask_filtered(question)
 
-        Optional: `since` / `until` (YYYY-MM-DD) and `outlets` (comma-separated names) restrict the
-        search; `as_of` (YYYY-MM-DD, default today) is what "this week" in the question means.
+    def ask_filtered(self, question: str, since: str = "", until: str = "", outlets: str = "",
+                     as_of: str = "") -> str:
+        """Answer one question from some of the articles; returns the answer text followed by its sources.
+
+        `since` / `until` (YYYY-MM-DD, inclusive) and `outlets` (comma-separated names) restrict the
+        search; `as_of` (YYYY-MM-DD, default today) is what "this week" in the question is counted from.
+        Empty values do not restrict anything.
         """
         try:
             names = [o.strip() for o in (outlets or "").split(",") if o.strip()]
@@ -501,7 +507,10 @@ def build_app(assistant: Assistant, settings: Settings | None = None) -> gr.Bloc
         articles_table.select(page.open_article, None, article_view, **private)
         demo.load(lambda query: (page.header(), page.stats(), *refresh_corpus(query)), articles_query,
                   [header, stats, *corpus_outputs], queue=False, **private)
+        # Two endpoints rather than optional arguments: a raw HTTP call must send every input, and `/ask`
+        # has always taken the question alone.
         gr.api(page.ask, api_name="ask", concurrency_limit=limit, concurrency_id=ANSWER_GROUP)
+        gr.api(page.ask_filtered, api_name="ask_filtered", concurrency_limit=limit, concurrency_id=ANSWER_GROUP)
 
     close = demo.close
 
