@@ -115,7 +115,17 @@ _SCHEMA = "m2"
 
 
 def _chunking_signature(settings: Settings) -> str:
-    return f"c{settings.chunk_size}o{settings.chunk_overlap}{_SCHEMA}"
+    """What shapes a stored passage besides its document: chunking, schema, and how it was embedded.
+
+    The embedding recipe is part of it so that a new int8 export (or another backend or model) re-embeds
+    every document once instead of mixing vectors of two recipes in one collection.
+    """
+    from .onnx_export import EXPORT_VERSION
+
+    embedding = (f"{settings.embedding_model or 'bundled'}:{settings.embedding_backend}"
+                 f"{':' + EXPORT_VERSION if settings.embedding_backend == 'onnx-int8' else ''}"
+                 f":{getattr(settings, 'title_weight', '')}")
+    return f"c{settings.chunk_size}o{settings.chunk_overlap}{_SCHEMA}|{embedding}"
 
 
 def _doc_hash(doc: Any, signature: str) -> str:
