@@ -18,15 +18,14 @@ that only moves a boundary, it never loses text.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 
 from .documents import SourceDocument
+from .text import split_sentences
 
 __all__ = ["Chunk", "sentence_spans", "chunk_document"]
 
-_SENTENCE_END = re.compile(r"(?:[.!?…]+[\"'”’)\]]*)(?=\s)|\n+")
 
 
 @dataclass(frozen=True)
@@ -50,14 +49,8 @@ class Chunk:
 
 
 def sentence_spans(text: str) -> list[tuple[int, int]]:
-    """(start, end) of each sentence, whitespace trimmed, covering every non-space character."""
-    spans: list[tuple[int, int]] = []
-    pos = 0
-    for match in _SENTENCE_END.finditer(text):
-        spans.extend(_trimmed(text, pos, match.end()))
-        pos = match.end()
-    spans.extend(_trimmed(text, pos, len(text)))
-    return spans
+    """(start, end) of each sentence, whitespace trimmed: the project's one splitter (`rag.text`)."""
+    return split_sentences(text)
 
 
 def _trimmed(text: str, start: int, end: int) -> Iterator[tuple[int, int]]:

@@ -110,8 +110,8 @@ class _ChromaEmbeddingFunction:
 
 
 # Bumped when the stored metadata changes shape, so that `rag index` rewrites older indexes once
-# (m2: date_int, outlet, url, authors, group, text_key; identical passages stored once).
-_SCHEMA = "m2"
+# (m2: date_int, outlet, url, authors, group, text_key; identical passages stored once; m3: one sentence splitter, rag.text).
+_SCHEMA = "m3"
 
 
 def _chunking_signature(settings: Settings) -> str:

@@ -31,7 +31,7 @@ SYSTEM_PROMPT = (
     f"- If the evidence does not answer the question at all, reply with exactly: {SENTINEL}"
 )
 ANSWER_TEMPLATE = "Evidence:\n{evidence}\n\nQuestion: {question}{guidance}"
-SUMMARY_GUIDANCE = "\n(Answer in three to five sentences that give the main points, each ending with its [n].)"
+SUMMARY_GUIDANCE = ("\n(Answer in three to five sentences that state the main facts directly, not \"The article says\", each ending with its [n].)")
 
 REWRITE_SYSTEM = (
     "You rewrite follow-up questions. Given a conversation and a follow-up question, rewrite the follow-up "
