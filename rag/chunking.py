@@ -1,7 +1,7 @@
 """Sentence-aware passages that keep their character offsets.
 
-The text is cut into sentences (a full stop, question or exclamation mark, or ellipsis followed by
-space, or a line break); sentences are packed greedily into passages of at most `chunk_size`
+The text is cut into sentences by the project's one splitter (`rag.text.split_sentences`: a full
+stop, question or exclamation mark or ellipsis before a capital, or a line break); sentences are packed greedily into passages of at most `chunk_size`
 characters, and the last `overlap` sentences of one passage start the next, so a fact that spans a
 boundary is still found whole. A sentence longer than `chunk_size` is cut at whitespace.
 
