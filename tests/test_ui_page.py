@@ -214,7 +214,7 @@ def test_the_corpus_view_lists_articles_newest_first_with_outlet_and_date_and_se
     assert "3 articles indexed, newest first" in summary
     summary, table = page.articles_view("jane")  # authors are searched too
     assert table.values.tolist() == [["2025-03-18", "USA TODAY", "Starliner docks", "b.md"]]
-    assert "1 of 3 articles match" in summary
+    assert "1 of 3 articles matches" in summary
 
 
 def test_clicking_an_article_opens_its_text(settings: Settings):

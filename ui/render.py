@@ -544,7 +544,7 @@ def articles_summary(shown: int, matched: int, total: int, query: str = "") -> s
     """'12 of 40 articles match "starliner"' above the corpus view."""
     noun = "article" if total == 1 else "articles"
     if query.strip():
-        text = f"{matched} of {total} {noun} match “{query.strip()}”"
+        text = f"{matched} of {total} {noun} match{'es' if matched == 1 else ''} “{query.strip()}”"
     else:
         text = f"{total} {noun} indexed, newest first"
     if shown < matched:
