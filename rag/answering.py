@@ -95,6 +95,10 @@ def build_filters(question: str, *, since: str | None = None, until: str | None 
 
     day = _as_date(as_of) if as_of is not None else dt.date.today()
     tq = resolve_time(question, day)
+    if tq.since and tq.since > day.isoformat():
+        # "the Golden Globes in 2026", asked in 2025: a time in the future names when the event is
+        # to happen, not when the articles about it were published; it is not a search range.
+        tq = replace(tq, since=None, until=None, digest=False)
     start = since or tq.since
     end = until or tq.until
     if as_of is not None:

@@ -40,7 +40,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import CorpusError
+from .errors import CorpusError, RagError
 from .settings import Settings
 
 __all__ = [
@@ -584,8 +584,17 @@ def ask_rows(assistant: Any, rows: Sequence[dict[str, Any]], out_path: Path, *, 
         for row in tqdm(rows, desc="questions", unit="question", file=sys.stderr, disable=not progress):
             as_of = str(row.get("as_of") or "") if dated else ""
             kwargs = {"as_of": as_of} if as_of else {}
-            answer = assistant.ask(row["question"], _history(row), **kwargs)
+            try:
+                answer = assistant.ask(row["question"], _history(row), **kwargs)
+            except RagError as err:
+                # One question the assistant rejects (e.g. a date range it cannot search) is a failed
+                # question in the report, not the end of a run of hundreds.
+                from .answer import Answer
+
+                answer = Answer(question=row["question"], text=f"error: {err}", refused=True, notes=[str(err)])
             res = score_question(row, answer, as_of=as_of)
+            if answer.text.startswith("error: "):
+                res.failure = answer.text
             results.append(res)
             write_result(fh, res)
             if on_result:

@@ -123,3 +123,10 @@ def test_what_happened_this_week_lists_the_weeks_stories_newest_first(tmp_path: 
     assert [c.outlet for c in answer.citations] == ["USA TODAY", "CNN"]
     assert answer.filters["since"] and answer.filters["until"] == "2025-03-18"
     assert answer.filters["description"].startswith("Searched articles from")
+
+
+def test_a_year_after_as_of_names_the_event_not_the_search_range() -> None:
+    from rag.answering import build_filters
+
+    filters, _ = build_filters("Which category will the Golden Globes add in 2026?", as_of="2025-05-08")
+    assert filters.since is None and filters.until == "2025-05-08"
