@@ -80,7 +80,8 @@ def clean_build(corpora: dict[str, Path], tmp_path_factory: pytest.TempPathFacto
 
 
 def _doc_ids(jsonl: Path) -> set[str]:
-    return {json.loads(line)["_id"] for line in jsonl.read_text().splitlines()}
+    """Stored ids of a .jsonl's rows: namespaced by their file (`part1.jsonl#<_id>`)."""
+    return {f"{jsonl.name}#{json.loads(line)['_id']}" for line in jsonl.read_text().splitlines()}
 
 
 def _passages(assistant: Assistant) -> dict[str, tuple]:
@@ -159,7 +160,7 @@ def test_kill_9_then_rerun_ends_exactly_like_a_clean_build(point: str, corpora: 
     assert _doc_ids(corpora["old"] / "part1.jsonl") | _doc_ids(corpora["old"] / "part2.jsonl") <= doc_ids
     first = json.loads((corpora["new"] / "part1.jsonl").read_text().splitlines()[0])
     hit = meanwhile.search(first["title"], k=3)
-    assert hit and hit[0].doc_id == first["_id"]
+    assert hit and hit[0].doc_id == f"part1.jsonl#{first['_id']}"
 
     code, out, err = IndexRun(data_dir, corpora["new"], "--quiet").finish()
     assert code == 0, err
