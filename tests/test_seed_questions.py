@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from rag.answering import REFUSAL_TEXT
+from rag import REFUSAL_TEXT
 
 SEED_FILE = Path(__file__).resolve().parent / "data" / "seed_questions.jsonl"
 ROWS = [json.loads(line) for line in SEED_FILE.read_text(encoding="utf-8").splitlines() if line.strip()]
@@ -26,11 +26,14 @@ def test_seed_question(seed_assistant, row: dict) -> None:
     answer = seed_assistant.ask(row["question"], row.get("history"))
     if row["impossible"]:
         assert answer.refused, f"expected a refusal, got {answer.text!r}"
-        assert answer.text == REFUSAL_TEXT
+        assert answer.text.startswith(REFUSAL_TEXT) and len(answer.text) > len(REFUSAL_TEXT)  # with its reason
         assert answer.citations == []
         return
     assert not answer.refused, f"refused an answerable question; notes: {answer.notes}"
     assert any(expected.lower() in answer.text.lower() for expected in row["answers"]), answer.text
+    # answered in sentences, each ending with its citation, every one verified
+    assert answer.sentences and all(s["supported"] for s in answer.sentences if not s["removed"])
+    assert answer.text.rstrip().endswith(("].", "]")) and len(answer.text.split()) >= 3, answer.text
     assert any(row["evidence"] in c.text for c in answer.citations), (
         f"no cited passage contains {row['evidence']!r}: {[c.text[:80] for c in answer.citations]}")
 
@@ -50,7 +53,7 @@ def test_follow_up_question_is_rewritten_with_the_earlier_turn(seed_assistant) -
 
 
 def test_answer_streams_tokens_before_the_final_answer(seed_assistant) -> None:
-    # Answers are short spans; a date is several tokens (the model writes digits one by one).
+    # Answers are sentences: many tokens stream before the answer is verified.
     events = list(seed_assistant.stream("From when did Ukraine say it was interested in receiving foreign instructors?"))
     kinds = [e.kind for e in events]
     assert kinds[-1] == "answer" and kinds.count("answer") == 1
@@ -58,6 +61,7 @@ def test_answer_streams_tokens_before_the_final_answer(seed_assistant) -> None:
     assert len(tokens) >= 3, kinds
     final = events[-1].answer
     assert final is not None and not final.refused
-    # what was streamed is the answer being written (the final text only adds checked citations)
+    # what was streamed is the answer being written (the final text only settles the citations)
     assert "".join(tokens).split("[")[0].strip().lower()[:10] in final.text.lower()
+    assert all(c.spans for c in final.citations)  # the supporting sentences, for highlighting
     assert final.timings.first_token_ms is not None and final.timings.first_token_ms <= final.timings.total_ms
