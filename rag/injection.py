@@ -62,7 +62,7 @@ def without_instructions(text: str) -> tuple[str, int]:
 # Questions about the assistant rather than the articles. Reason: "your"/"you" plus the assistant's
 # own configuration (prompt, instructions, task, rules) only ever asks about the program.
 _ABOUT_ASSISTANT = re.compile(
-    r"\b(?:your|ton|votre|tu|dein(?:en)?)\s+(?:system\s+)?(?:prompt|instructions?|task|job|rules|configuration|"
+    r"\b(?:your|ton|ta|tes|votre|vos|tu|dein(?:e|en)?)\s+(?:system\s+)?(?:prompt|instructions?|task|job|rules|configuration|"
     r"purpose|role|guidelines|tâche|consignes|tarea|aufgabe)\b|"
     r"\bsystem\s*prompt\b|\bwho (?:are|made|built|created) you\b|\bwhat are you\s*\??\s*$|"
     r"\bwhat (?:model|llm) (?:are you|is this)\b|\b(?:ignore|forget) (?:your|all|previous)\b",
