@@ -67,7 +67,8 @@ def cmd_ask(args: argparse.Namespace) -> int:
     history = json.loads(Path(args.history).read_text()) if args.history else None
     answer = None
     streamed = ""
-    for event in assistant.stream(args.question, history):
+    for event in assistant.stream(args.question, history, since=args.since, until=args.until,
+                                  outlets=args.outlet or None, as_of=args.as_of):
         if event.kind == "token" and not args.json:
             streamed += event.text
             print(event.text, end="", flush=True)
@@ -84,8 +85,17 @@ def cmd_ask(args: argparse.Namespace) -> int:
         print()
     if answer.rewritten_question and answer.rewritten_question != answer.question:
         print(f"\n(searched for: {answer.rewritten_question})")
+    if answer.filters.get("description"):
+        print(f"({answer.filters['description']})")
     for c in answer.citations:
-        print(f"\n[{c.n}] {c.title} — {c.source} (chars {c.start}-{c.end}, score {c.score:.4f})\n    {c.text}")
+        origin = ", ".join(x for x in (c.outlet, c.date) if x) or c.source
+        also = f"; also reported by {', '.join(c.also_reported_by)}" if c.also_reported_by else ""
+        quoted = " … ".join(c.text[s - c.start:e - c.start] for s, e in c.spans) if c.spans else c.text
+        print(f"\n[{c.n}] {c.title} — {origin}{also}\n    {quoted}")
+    if answer.refused and answer.passages:
+        print("\nClosest passages (not cited):")
+        for p in answer.passages[:3]:
+            print(f"  - {p.title} — {', '.join(x for x in (p.outlet, p.date) if x) or p.source}: {p.text[:160]}…")
     for note in answer.notes:
         print(f"note: {note}", file=sys.stderr)
     t = answer.timings
@@ -155,6 +165,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("question", nargs="?", default=SEED_QUESTION)
     p.add_argument("--json", action="store_true", help="print the answer as JSON")
     p.add_argument("--history", help="JSON file with earlier turns [{role, content}, ...]")
+    p.add_argument("--since", metavar="YYYY-MM-DD", help="only articles published on or after this date")
+    p.add_argument("--until", metavar="YYYY-MM-DD", help="only articles published on or before this date")
+    p.add_argument("--outlet", action="append", metavar="NAME", help="only articles from this outlet (repeatable)")
+    p.add_argument("--as-of", metavar="YYYY-MM-DD", help="the date 'this week', 'yesterday' ... are relative to (default: today)")
     p.set_defaults(func=cmd_ask)
 
     p = sub.add_parser("add", help="fetch news pages or feeds into the corpus folder and index them")
