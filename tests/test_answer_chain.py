@@ -130,3 +130,23 @@ def test_a_year_after_as_of_names_the_event_not_the_search_range() -> None:
 
     filters, _ = build_filters("Which category will the Golden Globes add in 2026?", as_of="2025-05-08")
     assert filters.since is None and filters.until == "2025-05-08"
+
+
+def test_filters_that_match_no_article_refuse_with_that_reason(seed_index_dir: Path) -> None:
+    assistant = _assistant(seed_index_dir)  # the model is never asked
+    answer = assistant.ask("What did Umerov request?", since="2030-01-01")
+    assert answer.refused and "No indexed article matches the filters" in answer.text
+    assert answer.filters["since"] == "2030-01-01" and answer.to_dict()["filters"]["since"] == "2030-01-01"
+
+
+def test_dated_questions_search_only_their_range(tmp_path: Path) -> None:
+    corpus = tmp_path / "corpus-dated"
+    corpus.mkdir()
+    _dated_corpus(corpus)
+    llm = GenericFakeChatModel(messages=iter([AIMessage("A Delta jet overturned while landing in Toronto [1].")]))
+    assistant = Assistant(Settings(data_dir=tmp_path / "idx"), llm=llm)
+    assistant.index(corpus)
+    answer = assistant.ask("Where did a Delta jet overturn in February 2025?", as_of="2025-03-18")
+    assert answer.filters["since"] == "2025-02-01" and answer.filters["until"] == "2025-02-28"
+    assert {p.date for p in answer.passages} <= {"2025-02-20"}
+    assert not answer.refused and answer.citations[0].outlet == "CNN" and answer.citations[0].date == "2025-02-20"
