@@ -89,7 +89,7 @@ class FakeAssistant:
         return [("First sentence.", {"start": 0, "end": 15}), ("Second one.", {"start": 16, "end": 27})]
 
     def add(self, urls: list[str], *, folder: Any = None, allow_private: bool | None = None,
-            progress: Any = None) -> Any:
+            progress: Any = None, index_progress: Any = None) -> Any:
         self.added.append({"urls": urls, "allow_private": allow_private})
         items = [SimpleNamespace(url=u, status="failed" if "10.0." in u else "added",
                                  reason="a private address; set RAG_FETCH_ALLOW_PRIVATE" if "10.0." in u else "",
@@ -400,3 +400,64 @@ def test_repeated_failed_logins_are_slowed_on_the_served_page(settings: Settings
         assert httpx.get(url + "config", timeout=30).status_code == 401  # closed without the password
     finally:
         demo.close()
+
+
+# ------------------------------------------------------------------------------------------ the real Assistant
+ARTICLE_PAGE = b"""<!doctype html><html><head><title>Harbour crane collapses | Coastline Gazette</title>
+<meta property="og:site_name" content="Coastline Gazette">
+<meta property="article:published_time" content="2025-03-18T09:00:00Z">
+<meta name="author" content="Mara Quist"></head>
+<body><nav>Home | World | Sport</nav><article><h1>Harbour crane collapses</h1>
+<p>A crane at the Port Ellery container terminal collapsed on Tuesday morning during high winds.</p>
+<p>The harbour master, Odile Fenwick, said nobody was hurt and the terminal would reopen on Thursday.</p>
+<p>Engineers from the crane's maker were due to inspect the remaining cranes before work resumed.</p>
+</article><footer>Subscribe to our newsletter</footer></body></html>"""
+
+
+@pytest.fixture
+def local_site() -> Iterator[str]:
+    """A one-page news site on 127.0.0.1 (a private address, as far as the fetcher is concerned)."""
+    import http.server
+    import threading
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 - the stdlib's name
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html; charset=utf-8")
+            self.send_header("Content-Length", str(len(ARTICLE_PAGE)))
+            self.end_headers()
+            self.wfile.write(ARTICLE_PAGE)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/news/harbour-crane"
+    server.shutdown()
+
+
+def test_add_from_url_on_the_real_assistant_refuses_a_private_address_by_default(tmp_path: Path, local_site: str):
+    from rag import Assistant
+    from ui.app import ChatPage
+
+    settings = Settings(data_dir=tmp_path / "data", corpus_dir=tmp_path / "corpus")
+    page = ChatPage(Assistant(settings), settings)
+    report, *_ = page.add_urls(local_site)
+    assert "failed" in report and "127.0.0.1" in report
+    assert not list((tmp_path / "corpus").glob("*.html"))
+
+
+def test_add_from_url_on_the_real_assistant_fetches_indexes_and_lists_the_article(tmp_path: Path, local_site: str):
+    from rag import Assistant
+    from ui.app import ChatPage
+
+    settings = Settings(data_dir=tmp_path / "data", corpus_dir=tmp_path / "corpus", fetch_allow_private=True)
+    page = ChatPage(Assistant(settings), settings)
+    report, stats, _ = page.add_urls(local_site)
+    assert "1 page saved, 0 failed" in report and "added" in report, report
+    assert str(tmp_path) not in report and str(tmp_path) not in stats
+    summary, table = page.articles_view("crane")
+    assert table.values.tolist()[0][:3] == ["2025-03-18", "Coastline Gazette", "Harbour crane collapses"], table
+    html = page.article(table.values.tolist()[0][3])
+    assert "Odile Fenwick" in html and "Subscribe to our newsletter" not in html

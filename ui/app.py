@@ -338,12 +338,16 @@ class ChatPage:
                 self.stats(), self.header()
         progress(0, desc="Fetching…")
 
-        def update(done: int, total: int, what: str) -> None:
-            progress((done, total), desc=what, unit="items")
+        def fetched(done: int, total: int, what: str) -> None:
+            progress((done, total), desc=what, unit="addresses")
+
+        def indexed(done: int, total: int, what: str) -> None:
+            progress((done, total), desc=what, unit="passages")
 
         try:
             report = add(urls, folder=self.settings.corpus_dir,
-                         allow_private=bool(getattr(self.settings, "fetch_allow_private", False)), progress=update)
+                         allow_private=bool(getattr(self.settings, "fetch_allow_private", False)),
+                         progress=fetched, index_progress=indexed)
             result = self.public(render.add_report_html(report))
         except Exception as err:  # noqa: BLE001
             result = render.message_html(self._error(err, "adding these addresses"), "error")

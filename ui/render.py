@@ -483,7 +483,7 @@ def message_html(text: str, kind: str = "info") -> str:
     return f'<div class="notice notice-{esc(kind)}">{esc(text)}</div>'
 
 
-_ADD_ORDER = {"failed": 0, "refused": 0, "added": 1, "saved": 1, "updated": 2, "unchanged": 3, "skipped": 4}
+_ADD_ORDER = {"failed": 0, "refused": 0, "ok": 1, "added": 1, "saved": 1, "updated": 2, "unchanged": 3, "skipped": 4}
 
 
 def _field(item: Any, *names: str) -> str:
@@ -492,6 +492,11 @@ def _field(item: Any, *names: str) -> str:
         if value:
             return str(value)
     return ""
+
+
+def _add_reason(item: Any) -> str:
+    feed = _field(item, "feed")
+    return _field(item, "reason", "error") or (f"listed in the feed {feed}" if feed else "")
 
 
 def add_report_html(report: Any) -> str:
@@ -506,7 +511,7 @@ def add_report_html(report: Any) -> str:
         f'<tr class="status-{esc(_field(i, "status"))}"><td>{esc(_field(i, "url"))}</td>'
         f'<td><span class="badge">{esc(_field(i, "status"))}</span></td>'
         f'<td>{esc(_field(i, "title"))}</td><td>{esc(_field(i, "saved_as", "path", "doc_id"))}</td>'
-        f'<td>{esc(_field(i, "reason", "error"))}</td></tr>' for i in items)
+        f'<td>{esc(_add_reason(i))}</td></tr>' for i in items)
     summary = report.summary() if callable(getattr(report, "summary", None)) else ""
     parts = [f'<div class="report"><div class="report-summary">{esc(summary)}</div>']
     if rows:
