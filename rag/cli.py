@@ -1,5 +1,8 @@
 """`rag`: the command-line face. index / ask / serve / eval, each a thin adapter over `Assistant`.
 
+Each command imports only what it needs, inside its function: `rag --help` loads no model library,
+`rag index` neither the LLM nor LangChain's chat models, `rag ask` not Gradio (docs/BENCHMARKS.md).
+
 Errors of the project (`RagError`) print their message and exit with status 2; no traceback.
 """
 
@@ -42,13 +45,14 @@ def _progress_bar() -> tuple[Callable[[int, int, str], None], Callable[[], None]
 
 
 def cmd_index(args: argparse.Namespace) -> int:
-    from .assistant import Assistant
+    # The index alone (what `Assistant.index` calls): the assistant would import the answer chain and
+    # LangChain's chat models (0.5 s) for a command that never asks the LLM anything.
+    from .index import Index
 
-    assistant = Assistant(Settings())
     update, close = _progress_bar()
     try:
-        report = assistant.index(args.path, rebuild=args.rebuild, progress=None if args.quiet else update,
-                                 wait=args.wait)
+        report = Index(Settings()).update(args.path, rebuild=args.rebuild, progress=None if args.quiet else update,
+                                          wait=args.wait)
     finally:
         close()
     if args.json:

@@ -222,19 +222,18 @@ def _check_reachable(url: str) -> None:
 
 
 def _local_model(settings: Settings) -> BaseChatModel:
-    from langchain_community.chat_models import ChatLlamaCpp
+    from .llamacpp_chat import LlamaCppChat
 
     path = resolve_gguf(settings)
+    spec = BUNDLED_MODELS.get(settings.llm_model)
     try:
-        return ChatLlamaCpp(
+        return LlamaCppChat(
             model_path=str(path), n_ctx=settings.llm_context, n_threads=settings.llm_threads,
-            n_batch=settings.llm_batch, max_tokens=settings.llm_max_tokens, temperature=settings.llm_temperature,
-            # Answers are copied out of the passages: a repetition penalty would push the model away
-            # from the very words it must quote, so it is off (ChatLlamaCpp's default is 1.1).
-            repeat_penalty=1.0,
-            model_kwargs={"n_threads_batch": settings.llm_threads_batch or settings.llm_threads,
-                          "n_ubatch": settings.llm_batch, "flash_attn": settings.llm_flash_attn},
-            streaming=True, verbose=False, seed=0)
+            n_threads_batch=settings.llm_threads_batch or settings.llm_threads, n_batch=settings.llm_batch,
+            n_ubatch=settings.llm_batch, flash_attn=settings.llm_flash_attn, max_tokens=settings.llm_max_tokens,
+            temperature=settings.llm_temperature, repeat_penalty=1.0, seed=0,
+            # A bundled model is identified by its verified sha256; a user's file by path, size and mtime.
+            model_id=spec.sha256 if spec else "", state_dir=settings.model_cache / "prompt-states")
     except Exception as err:  # llama.cpp reports load failures as ValueError/RuntimeError
         raise ModelError(f"llama.cpp could not load {path}: {err}. Delete it to re-assemble, or pick another model.") from err
 
@@ -249,9 +248,9 @@ def answer_model(llm: BaseChatModel, settings: Settings, sentinel: str) -> Runna
     acts on the first-token decision only. Only the local llama.cpp model exposes token ids here;
     other backends get the prompt alone.
     """
-    from langchain_community.chat_models import ChatLlamaCpp
+    from .llamacpp_chat import LlamaCppChat
 
-    if not settings.llm_refusal_bias or not isinstance(llm, ChatLlamaCpp):
+    if not settings.llm_refusal_bias or not isinstance(llm, LlamaCppChat):
         return llm
-    first = llm.client.tokenize(sentinel.encode("utf-8"), add_bos=False, special=False)[0]
+    first = llm.token_ids(sentinel)[0]
     return llm.bind(logit_bias={first: settings.llm_refusal_bias})

@@ -100,3 +100,153 @@ def test_parts_that_do_not_match_raise_a_checksum_error(spec: BundledModel, tmp_
     with pytest.raises(ModelChecksumError, match="reinstall tiny"):
         ensure_gguf(wrong, tmp_path / "cache")
     assert not (tmp_path / "cache" / spec.filename).exists()
+
+
+# ---------------------------------------------------------------------------------------------
+# The local chat model (rag/llamacpp_chat.py): unit tests over a scripted llama client, then the
+# real bundled GGUF (slow: loads 1.1 GB).
+# ---------------------------------------------------------------------------------------------
+
+from typing import Any  # noqa: E402
+
+from langchain_core.messages import AIMessage, HumanMessage, SystemMessage  # noqa: E402
+
+from rag.llamacpp_chat import LlamaCppChat, to_llama_messages  # noqa: E402
+
+
+class ScriptedLlama:
+    """Stands in for `llama_cpp.Llama`: records each call, streams a fixed reply in pieces."""
+
+    def __init__(self, reply: list[str]) -> None:
+        self.reply = reply
+        self.calls: list[dict[str, Any]] = []
+
+    def create_chat_completion(self, **kwargs: Any) -> Any:
+        self.calls.append(kwargs)
+        if kwargs["stream"]:
+            return iter([{"choices": [{"delta": {"content": piece}, "finish_reason": None}]} for piece in self.reply]
+                        + [{"choices": [{"delta": {}, "finish_reason": "stop"}]}])
+        return {"choices": [{"message": {"content": "".join(self.reply)}, "finish_reason": "stop"}],
+                "usage": {"prompt_tokens": 3, "completion_tokens": 2, "total_tokens": 5}}
+
+
+def _scripted(reply: list[str], **fields: Any) -> tuple[LlamaCppChat, ScriptedLlama]:
+    client = ScriptedLlama(reply)
+    return LlamaCppChat(model_path="unused.gguf", client=client, **fields), client
+
+
+def test_local_chat_model_streams_each_piece_as_it_comes() -> None:
+    llm, _ = _scripted(["Umerov ", "asked for ", "air defence [1]"])
+    pieces = [chunk.content for chunk in llm.stream([HumanMessage("What did Umerov request?")])]
+    assert [p for p in pieces if p] == ["Umerov ", "asked for ", "air defence [1]"]
+    assert llm.invoke("q").content == "Umerov asked for air defence [1]"
+
+
+def test_local_chat_model_sends_roles_and_its_sampling_settings() -> None:
+    llm, client = _scripted(["ok"], temperature=0.0, max_tokens=64, seed=7)
+    list(llm.stream([SystemMessage("rules"), HumanMessage("q1"), AIMessage("a1"), HumanMessage("q2")]))
+    call = client.calls[-1]
+    assert call["messages"] == [{"role": "system", "content": "rules"}, {"role": "user", "content": "q1"},
+                                {"role": "assistant", "content": "a1"}, {"role": "user", "content": "q2"}]
+    assert (call["temperature"], call["max_tokens"], call["seed"], call["repeat_penalty"]) == (0.0, 64, 7, 1.0)
+
+
+def test_logit_bias_and_max_tokens_bound_per_call_reach_llama_cpp() -> None:
+    llm, client = _scripted(["NOT FOUND"])
+    list(llm.bind(logit_bias={4183: 5.0}, max_tokens=1).stream("q"))
+    assert client.calls[-1]["logit_bias"] == {4183: 5.0} and client.calls[-1]["max_tokens"] == 1
+    llm.invoke("q", stop=["\n"])
+    assert client.calls[-1]["stop"] == ["\n"] and "logit_bias" not in client.calls[-1]
+
+
+def test_messages_become_llama_cpp_roles() -> None:
+    assert to_llama_messages([SystemMessage("s"), HumanMessage("h")]) == [
+        {"role": "system", "content": "s"}, {"role": "user", "content": "h"}]
+
+
+@pytest.fixture(scope="module")
+def real_llm(tmp_path_factory: pytest.TempPathFactory) -> LlamaCppChat:
+    from rag.models import make_chat_model
+    from rag.settings import Settings
+
+    llm = make_chat_model(Settings())
+    assert isinstance(llm, LlamaCppChat)
+    llm.state_dir = tmp_path_factory.mktemp("prompt-states")
+    return llm
+
+
+PREFIX = [SystemMessage("You answer questions about news articles using only the evidence given. "
+                        "End each sentence with its evidence number, like [1].")]
+QUESTION = HumanMessage('Evidence:\n[1] """Umerov asked France for more air defence systems."""\n\n'
+                        "Question: What did Umerov request?")
+
+
+def _answer(llm: LlamaCppChat) -> str:
+    return "".join(chunk.content for chunk in llm.stream([*PREFIX, QUESTION], max_tokens=24))
+
+
+def _count_completions(llm: LlamaCppChat, monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    calls: list[int] = []
+    real = llm.client.create_chat_completion
+
+    def counting(**kwargs: Any) -> Any:
+        calls.append(1)
+        return real(**kwargs)
+
+    monkeypatch.setattr(llm.client, "create_chat_completion", counting)
+    return calls
+
+
+@pytest.mark.slow
+def test_real_model_streams_an_answer_from_its_evidence(real_llm: LlamaCppChat) -> None:
+    pieces = [chunk.content for chunk in real_llm.stream([*PREFIX, QUESTION], max_tokens=24)]
+    assert len([p for p in pieces if p]) > 2, "the answer should arrive in several pieces"
+    assert "air defence" in "".join(pieces)
+
+
+@pytest.mark.slow
+def test_real_model_logit_bias_on_the_sentinel_makes_it_refuse(real_llm: LlamaCppChat) -> None:
+    from rag.models import answer_model
+    from rag.settings import Settings
+
+    biased = answer_model(real_llm, Settings(llm_refusal_bias=30.0), "NOT FOUND")
+    first = "".join(chunk.content for chunk in biased.stream([*PREFIX, QUESTION], max_tokens=2))
+    assert first.startswith("NOT")
+    assert not _answer(real_llm).startswith("NOT")
+
+
+@pytest.mark.slow
+def test_primed_prompt_state_is_saved_then_loaded_instead_of_read_again(real_llm: LlamaCppChat,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    real_llm.client.reset()
+    real_llm.prime(PREFIX)
+    path = real_llm.state_path(PREFIX)
+    assert path is not None and path.is_file()
+    fresh = _answer(real_llm)
+    real_llm.client.reset()  # as a new process: nothing in the KV cache
+    calls = _count_completions(real_llm, monkeypatch)
+    real_llm.prime(PREFIX)
+    assert calls == [], "the saved state should have been loaded, not the prompt read again"
+    assert real_llm.client.n_tokens > 0
+    assert _answer(real_llm) == fresh, "an answer after a loaded state must equal one after reading the prompt"
+    assert not [p for p in path.parent.iterdir() if ".tmp-" in p.name]
+
+
+@pytest.mark.slow
+def test_a_changed_prefix_or_a_damaged_state_file_is_recomputed(real_llm: LlamaCppChat,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    real_llm.prime(PREFIX)
+    path = real_llm.state_path(PREFIX)
+    other = [SystemMessage(PREFIX[0].content + " Be brief.")]
+    assert real_llm.state_path(other) != path, "another prompt must not reuse this state"
+    path.write_bytes(path.read_bytes()[:1000])  # truncated
+    real_llm.client.reset()
+    calls = _count_completions(real_llm, monkeypatch)
+    real_llm.prime(PREFIX)
+    assert calls == [1], "a damaged state file must be ignored and the prompt read again"
+    assert path.stat().st_size > 1000, "and the state written again"
+    path.write_bytes(b"garbage")
+    real_llm.client.reset()
+    real_llm.prime(PREFIX)
+    assert len(calls) == 2 and path.read_bytes()[:8] != b"garbage"
+    assert "air defence" in _answer(real_llm)
