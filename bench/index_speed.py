@@ -23,6 +23,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from bench.cpuinfo import describe
 from rag.embeddings import bundled_model_path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -100,6 +101,7 @@ def main(argv: list[str] | None = None) -> int:
     from rag.onnx_export import export_int8
     from rag.settings import Settings
 
+    cpu_before = describe()
     t0 = time.perf_counter()
     export_int8(bundled_model_path(), Settings().model_cache)
     export_seconds = time.perf_counter() - t0
@@ -120,7 +122,8 @@ def main(argv: list[str] | None = None) -> int:
 
     base = seconds["langchain tutorial (baseline)"]
     print(f"Index {args.docs} SciFact abstracts, end to end (fresh process each); "
-          f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, {os.cpu_count()} CPUs")
+          f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}")
+    print(f"CPU before: {cpu_before}\nCPU after:  {describe()}")
     print("| pipeline | seconds | speed-up vs baseline | nDCG@10 |")
     print("|---|---:|---:|---:|")
     for name, s in seconds.items():
@@ -131,7 +134,7 @@ def main(argv: list[str] | None = None) -> int:
           f"one-off int8 export {export_seconds:.1f} s, not counted)")
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps({"seconds": seconds, "ndcg@10": quality, "queries": n_queries,
+        args.json.write_text(json.dumps({"cpu": cpu_before, "seconds": seconds, "ndcg@10": quality, "queries": n_queries,
                                          "export_seconds": export_seconds}, indent=1))
     return 0
 

@@ -5,9 +5,11 @@ Usage: python -m bench.run_all [--quick]
 - `bench.retrieval_quality`: SciFact nDCG@10 ablation (chunking, titles, fusion) against plain RRF;
 - `bench.index_speed`: `rag index` of 1,500 abstracts against the LangChain tutorial pipeline;
 - `bench.scaling`: index time, search latency and memory from 1,000 to 100,000 passages (+ PNG plot);
-- `bench.answer_latency` (written by the answers work): time to first token and total per answer.
+- `bench.answer_latency` (written by the answers work): time to first token and total per answer;
+- `bench.cold_start`: `rag --help`, `rag index` (new and unchanged) and a cold `rag ask`, each a new
+  process, against the commit issue 12 was filed on.
 
-The machine's CPU count and load average are printed first: the CPU is shared, so figures are noisy,
+The machine's CPU (model, count, load average, AVX2/AVX-512/VNNI flags) is printed first: the CPU is shared, so figures are noisy,
 and every benchmark measures its baseline in the same run for that reason. `--quick` runs smaller
 sizes (a smoke run, not a measurement). Results also go to bench/results/*.json.
 """
@@ -15,7 +17,6 @@ sizes (a smoke run, not a measurement). Results also go to bench/results/*.json.
 from __future__ import annotations
 
 import argparse
-import os
 import platform
 import subprocess
 import sys
@@ -30,8 +31,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small sizes: checks that everything runs")
     args = parser.parse_args(argv)
-    print(f"# benchmarks {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} on {platform.node()}: "
-          f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f}",
+    from bench.cpuinfo import describe
+
+    print(f"# benchmarks {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} on {platform.node()}: {describe()}",
           flush=True)
     quick = args.quick
     runs = [
@@ -43,6 +45,7 @@ def main(argv: list[str] | None = None) -> int:
          + (["--sizes", "1000,3000", "--base", "200", "--queries", "10", "--plot", str(RESULTS / "scaling.png")]
             if quick else [])),
         ("answer latency", ["bench.answer_latency"] + (["--rounds", "1"] if quick else [])),
+        ("cold start", ["bench.cold_start", "--json", str(RESULTS / "cold-start.json")]),
     ]
     failed = []
     for title, cmd in runs:
