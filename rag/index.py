@@ -447,7 +447,7 @@ class Index:
         size = self.settings.index_batch_size
         for start in range(0, total, size):
             batch = items[start:start + size]
-            vectors = self.embedder.embed_documents([c.embed_text for c, _, _ in batch])
+            vectors = self.embedder.embed_passages([c.text for c, _, _ in batch], [c.title for c, _, _ in batch])
             col.upsert(
                 ids=[f"{h[:20]}-{c.index}" for c, h, _ in batch],
                 embeddings=vectors,

@@ -54,6 +54,9 @@ class Settings(BaseSettings):
     embedding_backend: Literal["onnx-int8", "torch"] = Field(
         "onnx-int8", description="int8 ONNX Runtime (exported locally on first use; see docs/BENCHMARKS.md), or PyTorch fp32.")
     embedding_batch_size: int = Field(64, ge=1)
+    # Each article's title is embedded once and blended into its passages' vectors instead of being
+    # embedded again with every passage; 0.5 measured on SciFact (docs/BENCHMARKS.md, issue 12).
+    title_weight: float = Field(0.5, ge=0, description="Share of the title in a passage's vector: normalize(passage + w * title); 0 leaves titles out.")
 
     # --- ingestion and chunking ---
     chunk_size: int = Field(400, ge=100, description="Target passage length in characters (sentence-aligned).")

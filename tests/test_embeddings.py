@@ -92,3 +92,37 @@ def test_a_folder_that_is_not_a_model_is_a_clear_error(tmp_path: Path) -> None:
     (tmp_path / "notes.txt").write_text("not a model")
     with pytest.raises(ModelError, match="RAG_EMBEDDING_BACKEND=torch"):
         export_int8(tmp_path, tmp_path / "cache")
+
+
+def test_passage_vectors_blend_each_title_embedded_once(torch_and_onnx: tuple[Embedder, Embedder],
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    _, fast = torch_and_onnx
+    texts = ["Umerov asked for ammunition and air defence.", "French instructors may arrive in Ukraine.",
+             "Fico said he saw a NATO document."]
+    titles = ["Ukraine asks allies for weapons", "Ukraine asks allies for weapons", "Slovakia and NATO"]
+    encoded: list[list[str]] = []
+    real = fast._encode_array
+    monkeypatch.setattr(fast, "_encode_array", lambda batch: encoded.append(list(batch)) or real(batch))
+    fast._titles.clear()
+    vectors = np.asarray(fast.embed_passages(texts, titles))
+    assert sorted(t for batch in encoded for t in batch if t in titles) == sorted(set(titles)), \
+        "each distinct title is embedded once, not with every passage"
+    w = fast.settings.title_weight
+    p, t = np.asarray(fast.embed_documents(texts)), np.asarray(fast.embed_documents(titles))
+    expected = (p + w * t) / np.linalg.norm(p + w * t, axis=1, keepdims=True)
+    assert np.abs(vectors - expected).max() <= BATCH_TOLERANCE
+    # the title's cached vector is the same vector: a passage embedded later, alone, matches
+    alone = np.asarray(fast.embed_passages([texts[2]], [titles[2]]))[0]
+    assert np.abs(alone - vectors[2]).max() <= BATCH_TOLERANCE
+
+
+def test_passages_without_titles_or_with_weight_zero_are_their_plain_vectors() -> None:
+    embedder = Embedder(Settings(embedding_backend="onnx-int8", title_weight=0.0))
+    texts = ["Umerov asked for ammunition.", "French instructors may arrive."]
+    plain = np.asarray(embedder.embed_documents(texts))
+    assert np.abs(np.asarray(embedder.embed_passages(texts, ["A title", "Another"])) - plain).max() <= BATCH_TOLERANCE
+    titled = Embedder(Settings(embedding_backend="onnx-int8"))
+    assert np.abs(np.asarray(titled.embed_passages(texts, ["", ""])) - plain).max() <= BATCH_TOLERANCE
+    assert titled.embed_passages([], []) == []
+    with pytest.raises(ValueError):
+        titled.embed_passages(texts, ["one title"])
