@@ -39,13 +39,13 @@ from .evidence import Evidence, content_stems, human_date, lead_evidence, select
 from .injection import about_assistant, without_instructions
 from .models import answer_model
 from .prompts import (ABOUT_ASSISTANT, ANSWER_TEMPLATE, REFUSAL_REASONS, REWRITE_EXAMPLES, REWRITE_SYSTEM,
-                      REWRITE_TEMPLATE, SENTINEL, SUMMARY_GUIDANCE, SYSTEM_PROMPT)
+                      REWRITE_TEMPLATE, SENTINEL, SUMMARY_GUIDANCE, SYSTEM_PROMPT, LIST_GUIDANCE)
 from .retrieval import HybridRetriever
 from .settings import Settings
 from .verification import VerificationPolicy, with_citations
 
 __all__ = ["Answer", "Citation", "Timings", "Event", "Message", "AnswerChain", "REFUSAL_TEXT", "SENTINEL",
-           "validate_question", "is_refusal", "without_instructions", "summary_request", "refusal_text",
+           "validate_question", "is_refusal", "without_instructions", "summary_request", "asks_for_several", "refusal_text",
            "build_filters"]
 
 _REFUSAL = re.compile(
@@ -61,6 +61,19 @@ _SUMMARY = re.compile(
 _SUMMARY_WORDS = re.compile(
     r"\b(?:summari[sz]e|summary|sum up|tl;?dr|gist|main|key|points?|takeaways?|ideas?|facts|overview|article|story|"
     r"piece|report|about|what|is|are|the|of|this|that|give|me|please|can|you|a|an|on|in|say|does|do)\b", re.IGNORECASE)
+
+
+# Questions that ask for several things. Reason: a list is the right shape only when several
+# answers are wanted ("Which two states ...", "List the ...", "What are the ...s"); otherwise a
+# small model lists candidates instead of answering.
+_SEVERAL = re.compile(
+    r"\b(?:list|name (?:the|all|some|every))\b|\b(?:which|what|name|the) (?:two|three|four|five|six|seven|eight|nine|ten|"
+    r"\d+|several|some|all)\b|\bwhat (?:are|were) (?:the |some |all )?(?:\w+ ){0,2}\w+s\b", re.IGNORECASE)
+
+
+def asks_for_several(question: str) -> bool:
+    """True when the question wants several things, so the answer may be a short list."""
+    return bool(_SEVERAL.search(question))
 
 
 def summary_request(question: str) -> bool:
@@ -222,7 +235,7 @@ class AnswerChain:
                                    budget_chars=self.settings.evidence_chars,
                                    lexical_weight=self.settings.evidence_lexical_weight)
         answer.timings.retrieval_ms = round((time.perf_counter() - t_retrieval) * 1000, 1)
-        yield from self._write(answer, question, evidence, "", t0)
+        yield from self._write(answer, question, evidence, LIST_GUIDANCE if asks_for_several(question) else "", t0)
 
     def _summary(self, answer: Answer, question: str, filters: Any, t0: float) -> Iterator[Event]:
         answer.kind = "summary"

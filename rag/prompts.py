@@ -9,7 +9,7 @@ with the kind of question (a summary, a list) goes in the human turn, after the 
 from __future__ import annotations
 
 __all__ = ["SENTINEL", "SYSTEM_PROMPT", "ANSWER_TEMPLATE", "SUMMARY_GUIDANCE", "REWRITE_SYSTEM", "REWRITE_TEMPLATE",
-           "REWRITE_EXAMPLES", "ABOUT_ASSISTANT", "REFUSAL_REASONS"]
+           "REWRITE_EXAMPLES", "ABOUT_ASSISTANT", "REFUSAL_REASONS", "LIST_GUIDANCE"]
 
 # The model writes this when the evidence does not answer the question; the chain turns it into the
 # refusal. Upper-case, so it is one decision at the first token (see `rag.models.answer_model`).
@@ -21,8 +21,7 @@ SENTINEL = "NOT FOUND"
 SYSTEM_PROMPT = (
     "You answer questions about news articles using only the numbered evidence the user gives you.\n"
     "Rules:\n"
-    "- Answer directly in one to three short, plain sentences. No preamble, no headings.\n"
-    "- If the question asks for several things, answer with a short list, one item per line starting with \"- \".\n"
+    "- Answer directly in one to three short, plain sentences. No preamble, no headings, no lists of guesses.\n"
     "- End every sentence with the number of the evidence it comes from in square brackets, like [1] or [2].\n"
     "- Use only facts stated in the evidence, in its words where you can. Do not use outside knowledge.\n"
     "- If the evidence answers only part of the question, say what it does say, and say which part it does not.\n"
@@ -31,6 +30,10 @@ SYSTEM_PROMPT = (
     f"- If the evidence does not answer the question at all, reply with exactly: {SENTINEL}"
 )
 ANSWER_TEMPLATE = "Evidence:\n{evidence}\n\nQuestion: {question}{guidance}"
+# A list only when the question asks for several things (`rag.answering.asks_for_several`): told in
+# the system prompt, the 1.5B model answered single questions with lists of candidates.
+LIST_GUIDANCE = ("\n(The question asks for several things: answer with a short list, one item per line starting "
+                 "with \"- \", each item ending with its [n].)")
 SUMMARY_GUIDANCE = ("\n(Answer in three to five sentences that state the main facts directly, not \"The article says\", each ending with its [n].)")
 
 REWRITE_SYSTEM = (

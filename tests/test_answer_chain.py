@@ -150,3 +150,13 @@ def test_dated_questions_search_only_their_range(tmp_path: Path) -> None:
     assert answer.filters["since"] == "2025-02-01" and answer.filters["until"] == "2025-02-28"
     assert {p.date for p in answer.passages} <= {"2025-02-20"}
     assert not answer.refused and answer.citations[0].outlet == "CNN" and answer.citations[0].date == "2025-02-20"
+
+
+@pytest.mark.parametrize("question,expected", [
+    ("Which two states sold winning Powerball tickets?", True), ("List the weapons Umerov asked for.", True),
+    ("What are the countries that signed?", True), ("Which social media app surged in popularity?", False),
+    ("What did Umerov request?", False), ("Who signed the documents?", False)])
+def test_questions_asking_for_several_things_are_recognised(question: str, expected: bool) -> None:
+    from rag.answering import asks_for_several
+
+    assert asks_for_several(question) is expected
