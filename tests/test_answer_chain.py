@@ -160,3 +160,18 @@ def test_questions_asking_for_several_things_are_recognised(question: str, expec
     from rag.answering import asks_for_several
 
     assert asks_for_several(question) is expected
+
+
+def test_this_week_finds_the_weeks_article_over_an_older_one_on_the_same_topic(tmp_path: Path) -> None:
+    corpus = tmp_path / "corpus-starliner"
+    corpus.mkdir()
+    for date, text in (("2025-03-17", "NASA said the Starliner crew splashed down safely off Florida on Monday."),
+                       ("2024-06-06", "NASA said the Starliner capsule docked with the space station on Thursday.")):
+        (corpus / f"{date}-starliner.txt").write_text(text + " The agency will review the flight data.\n", encoding="utf-8")
+    llm = GenericFakeChatModel(messages=iter([AIMessage("NASA said the Starliner crew splashed down off Florida [1].")]))
+    assistant = Assistant(Settings(data_dir=tmp_path / "idx"), llm=llm)
+    assistant.index(corpus)
+    answer = assistant.ask("What did NASA say about Starliner this week?", as_of="2025-03-18")
+    assert answer.passages and all(p.date == "2025-03-17" for p in answer.passages)
+    assert not answer.refused and answer.citations[0].date == "2025-03-17"
+    assert answer.filters["description"] == "Searched articles from 12-18 March 2025"
