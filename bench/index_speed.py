@@ -80,7 +80,7 @@ def timed(cmd: list[str], env: dict[str, str]) -> float:
 
 def ndcg_of_index(data_dir: Path, backend: str, queries: Path, qrels: Path) -> float:
     from rag.assistant import Assistant
-    from rag.evaluation import load_qrels, load_queries, ndcg_at_k, rank_documents
+    from rag.evaluation import corpus_id, load_qrels, load_queries, ndcg_at_k, rank_documents
     from rag.settings import Settings
 
     assistant = Assistant(Settings(data_dir=data_dir, embedding_backend=backend))
@@ -88,7 +88,8 @@ def ndcg_of_index(data_dir: Path, backend: str, queries: Path, qrels: Path) -> f
     total = 0.0
     for qid, text in qs.items():
         docs = assistant.retriever.search(text, k=200, depth=100)
-        total += ndcg_at_k(rank_documents([d.metadata["doc_id"] for d in docs]), judged[qid], 10)
+        # stored ids of .jsonl rows are "<file>#<_id>"; the qrels name the bare _id
+        total += ndcg_at_k(rank_documents([corpus_id(d.metadata["doc_id"]) for d in docs]), judged[qid], 10)
     return total / len(qs)
 
 
