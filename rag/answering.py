@@ -67,8 +67,8 @@ _SUMMARY_WORDS = re.compile(
 # answers are wanted ("Which two states ...", "List the ...", "What are the ...s"); otherwise a
 # small model lists candidates instead of answering.
 _SEVERAL = re.compile(
-    r"\b(?:list|name (?:the|all|some|every))\b|\b(?:which|what|name|the) (?:two|three|four|five|six|seven|eight|nine|ten|"
-    r"\d+|several|some|all)\b|\bwhat (?:are|were) (?:the |some |all )?(?:\w+ ){0,2}\w+s\b", re.IGNORECASE)
+    r"\b(?:list|name (?:the|all|some|every))\b|\b(?:which|what|name) (?:two|three|four|five|six|seven|eight|nine|ten|"
+    r"\d+|several)\b|\bthe (?:two|three|four|five|six|seven|eight|nine|ten|several)\b|\bwhat (?:are|were) (?:the |some |all )?(?:\w+ ){0,2}\w+s\b", re.IGNORECASE)
 
 
 def asks_for_several(question: str) -> bool:

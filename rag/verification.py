@@ -69,9 +69,28 @@ def _words(text: str) -> set[str]:
     words = set(re.findall(r"[\w.-]+", normalise(text)))
     words |= {w.strip(".-") for w in words}
     words |= {part for w in words if "-" in w for part in w.split("-") if part}  # "40-day" holds "40"
+    words |= {w.replace(".", "") for w in words if "." in w}  # "u.s." also reads "us"
+    words |= _initialisms(text)
     words |= {_NUMBER_WORDS[w] for w in words if w in _NUMBER_WORDS}
     words |= {_MONTHS.get(w, w) for w in words}
     return words
+
+
+_CAPITALISED_RUN = re.compile(r"(?:\b[A-Z][\w'’-]*(?:\s+(?:of|the|and|for|de|du|des|la|le)\b)*\s*)+")
+
+
+def _initialisms(text: str) -> set[str]:
+    """Initials of each run of capitalised words: "Canadian Union of Public Employees" gives "cupe".
+
+    Reason: a model often adds the usual abbreviation of a name the passage spells out.
+    """
+    found = set()
+    for run in _CAPITALISED_RUN.findall(text):
+        words = [w for w in run.split() if w[:1].isupper()]
+        for i in range(len(words)):
+            for j in range(i + 2, min(len(words), i + 8) + 1):
+                found.add("".join(w[0] for w in words[i:j]).lower())
+    return found
 
 
 def names_in(sentence: str) -> list[str]:
@@ -79,8 +98,8 @@ def names_in(sentence: str) -> list[str]:
     found = []
     for i, match in enumerate(_TOKEN.finditer(strip_citations(sentence))):
         token = match.group(0).strip(".,'’-")
-        if not token:
-            continue
+        if len(token) < 2 and not token.isdigit():
+            continue  # a lone initial ("U. S.", "J. Smith") names nothing by itself
         if token[0].isdigit() or (token[0].isupper() and token.lower() not in _NOT_NAMES):
             found.append(token)
     return found

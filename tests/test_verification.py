@@ -157,3 +157,16 @@ def test_a_fragment_is_read_with_the_question_it_answers(embed) -> None:
     evidence = select_evidence(question, embed([question])[0], [passage], embed, budget_chars=500, lexical_weight=0.3)
     policy = VerificationPolicy(embed, min_support_similarity=0.5)
     assert policy.verify("Missouri and Texas [1].", evidence, question).cited == [1]
+
+
+@pytest.mark.parametrize("sentence,evidence", [
+    ("The deal was made with the Canadian Union of Public Employees (CUPE).", "the Canadian Union of Public Employees said"),
+    ("It launches in the U. S. and Canada.", "It launches in the U.S. and Canada."),
+    ("It launches in the US.", "It launches in the U.S. next week."),
+])
+def test_abbreviations_and_initials_of_names_in_the_evidence_are_found(sentence: str, evidence: str) -> None:
+    assert missing_names(sentence, evidence) == []
+
+
+def test_an_abbreviation_of_something_else_is_still_missing() -> None:
+    assert missing_names("The deal was made with the CUPE.", "the flight attendants union said") == ["CUPE"]
