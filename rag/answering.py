@@ -325,6 +325,7 @@ class AnswerChain:
         if not evidence:
             yield from self._refuse(answer, "irrelevant", t0)
             return
+        evidence = self.fit_to_context(evidence, question, guidance, answer)
         answer.passages = evidence.citations
         yield Event("status", "Writing the answer…")
         pieces: list[str] = []
@@ -352,6 +353,42 @@ class AnswerChain:
         blocks = {b.n: b for b in evidence.blocks}
         answer.citations = [replace(blocks[n].citation, spans=verified.spans.get(n, [])) for n in verified.cited]
         yield from self._done(answer, verified.text, t0)
+
+    def count_tokens(self, text: str) -> int:
+        """Tokens of `text` for the model: its own tokenizer when it has one (the local model), else a
+        bound of one token per two characters (servers' tokenizers are not at hand; their contexts are larger)."""
+        tokenize = getattr(self.llm, "token_ids", None)
+        if callable(tokenize):
+            try:
+                return len(tokenize(text))
+            except Exception:  # noqa: BLE001 - a model without a usable tokenizer falls back to the bound
+                pass
+        return len(text) // 2 + 1
+
+    def fit_to_context(self, evidence: Evidence, question: str, guidance: str, answer: Answer) -> Evidence:
+        """The evidence cut so that the whole prompt and the answer fit the model's context, whatever the
+        articles hold: the last (least relevant) blocks go first, then the last sentences of what is left."""
+        budget = self.settings.llm_context - self.settings.llm_max_tokens - 16  # 16: the chat template's markers
+
+        def size(ev: Evidence) -> int:
+            return self.count_tokens(SYSTEM_PROMPT + ANSWER_TEMPLATE.format(
+                evidence=ev.format(), question=question, guidance=guidance))
+
+        if size(evidence) <= budget:
+            return evidence
+        blocks = list(evidence.blocks)
+        while len(blocks) > 1 and size(Evidence(blocks)) > budget:
+            blocks.pop()
+        block = blocks[0]
+        while len(block.chosen) > 1 and size(Evidence(blocks)) > budget:
+            block.chosen.pop()
+        if size(Evidence(blocks)) > budget:
+            from .errors import QuestionError
+
+            raise QuestionError(f"The question is too long to answer within the model's context "
+                                f"(RAG_LLM_CONTEXT={self.settings.llm_context} tokens): shorten it, or raise RAG_LLM_CONTEXT.")
+        answer.notes.append(f"evidence cut to {len(blocks)} passage(s) to fit the model's context")
+        return Evidence(blocks, evidence.dropped_instructions)
 
     def _refuse(self, answer: Answer, reason: str, t0: float) -> Iterator[Event]:
         answer.refused = True

@@ -175,3 +175,26 @@ def test_this_week_finds_the_weeks_article_over_an_older_one_on_the_same_topic(t
     assert answer.passages and all(p.date == "2025-03-17" for p in answer.passages)
     assert not answer.refused and answer.citations[0].date == "2025-03-17"
     assert answer.filters["description"] == "Searched articles from 12-18 March 2025"
+
+
+def test_the_prompt_is_cut_to_fit_the_models_context(seed_index_dir: Path) -> None:
+    from rag.prompts import ANSWER_TEMPLATE, SYSTEM_PROMPT
+
+    llm = GenericFakeChatModel(messages=iter([AIMessage("Umerov urged France to deliver more weapons [1].")]))
+    assistant = Assistant(Settings(data_dir=seed_index_dir, llm_context=1024, llm_max_tokens=64,
+                                   evidence_chars=3000), llm=llm)
+    question = "What did Umerov request from France and its allies in the talks with the French minister?"
+    answer = assistant.ask(question)
+    assert any("to fit the model's context" in n for n in answer.notes), answer.notes
+    evidence = "\n\n".join(f"[{p.n}] {p.title}\n{p.text}" for p in answer.passages)
+    assert assistant.chain.count_tokens(SYSTEM_PROMPT + ANSWER_TEMPLATE.format(
+        evidence=evidence, question=question, guidance="")) <= 1024 - 64
+
+
+def test_a_question_too_long_for_the_context_is_a_clear_error(seed_index_dir: Path) -> None:
+    from rag import QuestionError
+
+    assistant = Assistant(Settings(data_dir=seed_index_dir, llm_context=600, llm_max_tokens=64),
+                          llm=GenericFakeChatModel(messages=iter([])))
+    with pytest.raises(QuestionError, match="RAG_LLM_CONTEXT"):
+        assistant.ask("What did Umerov request from France " + "and its allies " * 60 + "?")
