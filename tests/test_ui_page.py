@@ -461,3 +461,14 @@ def test_add_from_url_on_the_real_assistant_fetches_indexes_and_lists_the_articl
     assert table.values.tolist()[0][:3] == ["2025-03-18", "Coastline Gazette", "Harbour crane collapses"], table
     html = page.article(table.values.tolist()[0][3])
     assert "Odile Fenwick" in html and "Subscribe to our newsletter" not in html
+
+
+def test_upload_and_index_reports_show_no_server_path(settings: Settings, tmp_path: Path):
+    page = _page(settings)
+    incoming = tmp_path / "in" / "x.md"
+    incoming.parent.mkdir()
+    incoming.write_text("Text.")
+    report = page.upload([str(incoming)])
+    assert "saved" in report and str(settings.corpus_dir.resolve()) not in report
+    message = page.public(f"cannot read {settings.corpus_dir.resolve() / 'a.md'}")
+    assert message == "cannot read corpus/a.md" or message.endswith("corpus/a.md"), message

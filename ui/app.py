@@ -303,7 +303,7 @@ class ChatPage:
             results = save_uploads(pairs, self.settings.corpus_dir, self.settings.max_upload_mb)
         except Exception as err:  # noqa: BLE001
             return render.message_html(self._error(err, "saving the upload"), "error")
-        return render.upload_report_html(results, public_name(self.settings.corpus_dir))
+        return self.public(render.upload_report_html(results, public_name(self.settings.corpus_dir)))
 
     def reindex(self, progress: gr.Progress = gr.Progress()) -> tuple[str, str, str]:  # noqa: B008 - Gradio's idiom
         progress(0, desc="Reading the corpus folder…")
@@ -313,7 +313,7 @@ class ChatPage:
 
         try:
             report = self.assistant.index(self.settings.corpus_dir, progress=update)
-            result = render.index_report_html(report)
+            result = self.public(render.index_report_html(report))
         except Exception as err:  # noqa: BLE001
             result = render.message_html(self._error(err, "re-indexing"), "error")
         return result, self.stats(), self.header()
