@@ -315,9 +315,10 @@ def test_questions_are_answered_while_the_corpus_is_reindexed(served: tuple[str,
     url, assistant = served
     page = open_page(browser, url)
     path = tmp_path / "port ellery weather.md"
-    words = random.Random(7).choices(WORDS, k=24 * 1500)  # no two passages alike: none is stored once for two
+    # ~2,600 passages (about 10 s of indexing here): no two alike, so none is stored once for two.
+    words = random.Random(7).choices(WORDS, k=24 * 5000)
     days = [f"On day {d} the harbour office of Port Ellery logged {' '.join(words[24 * d - 24:24 * d])}."
-            for d in range(1, 1500)]
+            for d in range(1, 5000)]
     path.write_text('---\ntitle: "Port Ellery harbour log"\n---\n\n' + "\n".join(days))
     upload(page, path)
     page.click("#reindex")
