@@ -117,18 +117,22 @@ class Assistant:
     def stats(self) -> dict[str, Any]:
         return self.store.stats()
 
-    def context(self, citation: Citation, chars: int = 400) -> tuple[str, str, str]:
-        """(text before, the passage, text after), rebuilt from the document's stored passages.
+    def article_text(self, doc_id: str) -> str:
+        """An indexed article's text, rebuilt from its stored passages.
 
         Passages are exact slices at known offsets, so laying them back at their offsets restores the
         document; the only gaps are the whitespace between sentences, shown as a space.
         """
-        pieces = self.store.passages_of(citation.doc_id)
-        length = max((int(m["end"]) for _, m in pieces), default=citation.end)
+        pieces = self.store.passages_of(doc_id)
+        length = max((int(m["end"]) for _, m in pieces), default=0)
         buffer = [" "] * length
         for text, meta in pieces:
             start = int(meta["start"])
             buffer[start:start + len(text)] = text
-        document = "".join(buffer)
+        return "".join(buffer)
+
+    def context(self, citation: Citation, chars: int = 400) -> tuple[str, str, str]:
+        """(text before, the passage, text after) from the article's stored passages (`article_text`)."""
+        document = self.article_text(citation.doc_id)
         before = document[max(0, citation.start - chars):citation.start]
         return before, citation.text, document[citation.end:citation.end + chars]

@@ -214,3 +214,16 @@ def test_the_collection_is_created_with_the_hnsw_settings(assistant: Assistant, 
     s = Settings()
     assert (hnsw["space"], hnsw["ef_search"], hnsw["ef_construction"], hnsw["max_neighbors"]) == (
         "cosine", s.hnsw_search_ef, s.hnsw_construction_ef, s.hnsw_m)
+
+
+def test_an_articles_text_is_rebuilt_from_its_passages(tmp_path) -> None:
+    from rag import Assistant, Settings
+
+    folder = tmp_path / "c"
+    folder.mkdir()
+    text = "First sentence here. Second sentence follows.\n\nA new paragraph starts. " * 20
+    (folder / "a.txt").write_text(text, encoding="utf-8")
+    assistant = Assistant(Settings(data_dir=tmp_path / "d", chunk_size=120))
+    assistant.index(folder)
+    rebuilt = assistant.article_text("a.txt")
+    assert rebuilt.split() == text.split()

@@ -85,6 +85,9 @@ class FakeAssistant:
     def articles(self, filters: Any = None) -> list[dict[str, Any]]:
         return list(self._articles)
 
+    def article_text(self, doc_id: str) -> str:
+        return "First sentence. Second one."
+
     def _passages_of(self, doc_id: str) -> list[tuple[str, dict[str, Any]]]:
         return [("First sentence.", {"start": 0, "end": 15}), ("Second one.", {"start": 16, "end": 27})]
 

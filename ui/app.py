@@ -390,20 +390,9 @@ class ChatPage:
     def article(self, doc_id: str) -> str:
         try:
             found = next((a for a in self._articles() if a.get("doc_id") == doc_id), None)
-            return render.article_html(found, article_text(self.assistant, doc_id) if found else "")
+            return render.article_html(found, self.assistant.article_text(doc_id) if found else "")
         except Exception as err:  # noqa: BLE001
             return render.message_html(self._error(err, "opening the article"), "error")
-
-
-def article_text(assistant: Assistant, doc_id: str) -> str:
-    """An indexed article's text, laid back together from its stored passages (gaps become one space)."""
-    pieces = assistant.store.passages_of(doc_id)
-    length = max((int(m["end"]) for _, m in pieces), default=0)
-    buffer = [" "] * length
-    for text, meta in pieces:
-        start = int(meta["start"])
-        buffer[start:start + len(text)] = text
-    return "".join(buffer)
 
 
 def build_app(assistant: Assistant, settings: Settings | None = None) -> gr.Blocks:
