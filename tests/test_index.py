@@ -221,7 +221,7 @@ def test_an_articles_text_is_rebuilt_from_its_passages(tmp_path) -> None:
 
     folder = tmp_path / "c"
     folder.mkdir()
-    text = "First sentence here. Second sentence follows.\n\nA new paragraph starts. " * 20
+    text = " ".join(f"Sentence number {i} says something new.{chr(10) * 2 if i % 4 == 0 else ''}" for i in range(60))
     (folder / "a.txt").write_text(text, encoding="utf-8")
     assistant = Assistant(Settings(data_dir=tmp_path / "d", chunk_size=120))
     assistant.index(folder)
