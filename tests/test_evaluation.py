@@ -487,3 +487,27 @@ def test_an_explicit_index_dir_is_used_and_kept(tmp_path: Path) -> None:
     corpus, queries, qrels = _tiny_beir(tmp_path / "beir")
     result = evaluate_retrieval(corpus, queries, qrels, progress=False, index_dir=tmp_path / "mine")
     assert result["index"]["dir"] == str(tmp_path / "mine") and (tmp_path / "mine").is_dir()
+
+
+# ------------------------------------------------------------------------------------------ the tutorial baseline
+def test_the_tutorial_baseline_counts_i_dont_know_as_a_refusal_and_is_scored_like_rag_eval() -> None:
+    from langchain_core.documents import Document
+    from langchain_core.language_models.fake_chat_models import FakeListChatModel
+
+    from bench.tutorial_qa import answer_one, says_it_does_not_know
+
+    assert says_it_does_not_know("I don't know the answer.") and says_it_does_not_know("I do not know.")
+    assert not says_it_does_not_know("Syrskyi signed the documents.")
+
+    passage = Document(page_content="Syrskyi has already signed the documents.",
+                       metadata={"doc_id": "seed.md", "start_index": 0})
+    store = type("Store", (), {"as_retriever": lambda self, **kw: type(
+        "R", (), {"invoke": lambda self, q: [passage]})()})()
+    llm = FakeListChatModel(responses=["Syrskyi signed them.", "I don't know."])
+    row = {"id": "seed-d2", "question": "Who signed?", "answers": ["Syrskyi"], "impossible": False,
+           "evidence": "already signed the documents"}
+    impossible = {"id": "seed-d5", "question": "Population?", "answers": [], "impossible": True}
+    first = score_question(row, answer_one(store, llm, row["question"]), check_citations=False)
+    second = score_question(impossible, answer_one(store, llm, impossible["question"]), check_citations=False)
+    assert first.correct and first.evidence_shown and first.citation_ok is None
+    assert second.refused and second.correct
