@@ -95,7 +95,8 @@ def refusal_text(reason: str) -> str:
 
 
 def build_filters(question: str, *, since: str | None = None, until: str | None = None,
-                  outlets: list[str] | tuple[str, ...] | None = None, as_of: Any = None) -> tuple[Any, Any]:
+                  outlets: list[str] | tuple[str, ...] | None = None, as_of: Any = None,
+                  question_time: bool = True) -> tuple[Any, Any]:
     """(SearchFilters, TimeQuery): the caller's filters plus the time the question names.
 
     The caller's dates win over the question's; `as_of` (default today) is what "this week" is
@@ -107,7 +108,7 @@ def build_filters(question: str, *, since: str | None = None, until: str | None 
     from .timeparse import resolve_time
 
     day = _as_date(as_of) if as_of is not None else dt.date.today()
-    tq = resolve_time(question, day)
+    tq = resolve_time(question, day) if question_time else resolve_time("", day)
     if tq.since and tq.since > day.isoformat():
         # "the Golden Globes in 2026", asked in 2025: a time in the future names when the event is
         # to happen, not when the articles about it were published; it is not a search range.
@@ -215,11 +216,21 @@ class AnswerChain:
         elif summary_request(standalone):
             yield from self._summary(answer, standalone, filters, t0)
         else:
-            yield from self._answer(answer, standalone, filters, t0)
+            # The question's own time phrase narrows the search only where articles are dated in
+            # that range: in an undated collection "as of 2014" is part of the topic, not a filter.
+            wider = (build_filters(standalone, since=since, until=until, outlets=outlets, as_of=as_of,
+                                   question_time=False)[0] if tq.matched and not (since or until) else None)
+            yield from self._answer(answer, standalone, filters, t0, wider)
 
-    def _answer(self, answer: Answer, question: str, filters: Any, t0: float) -> Iterator[Event]:
+    def _answer(self, answer: Answer, question: str, filters: Any, t0: float, wider: Any = None) -> Iterator[Event]:
         t_retrieval = time.perf_counter()
         passages = self._search(question, self.settings.top_k, filters)
+        if not passages and wider is not None:
+            passages = self._search(question, self.settings.top_k, wider)
+            scope = wider.describe()
+            answer.notes.append(f"no article is dated {filters.describe().removeprefix('articles ')}; searched "
+                                f"{scope or 'all articles'}")
+            answer.filters = {**wider.to_dict(), "description": f"Searched {scope}"} if scope else {}
         answer.passages = passages
         if not passages:
             yield from self._refuse(answer, "no_articles" if answer.filters else "irrelevant", t0)

@@ -198,3 +198,12 @@ def test_a_question_too_long_for_the_context_is_a_clear_error(seed_index_dir: Pa
                           llm=GenericFakeChatModel(messages=iter([])))
     with pytest.raises(QuestionError, match="RAG_LLM_CONTEXT"):
         assistant.ask("What did Umerov request from France " + "and its allies " * 60 + "?")
+
+
+def test_a_year_in_a_question_about_undated_articles_does_not_empty_the_search(seed_index_dir: Path) -> None:
+    llm = GenericFakeChatModel(messages=iter([AIMessage("Ukraine said it was interested in receiving foreign "
+                                                        "instructors starting in February 2024 [1].")]))
+    answer = Assistant(Settings(data_dir=seed_index_dir), llm=llm).ask(
+        "From when in 2024 did Ukraine say it was interested in receiving foreign instructors?")
+    assert answer.passages and not answer.refused, answer.notes
+    assert any("no article is dated" in n for n in answer.notes)
