@@ -20,7 +20,7 @@ from . import errors as _errors
 from .errors import *  # noqa: F403 - the error tree is part of the public API
 
 if TYPE_CHECKING:
-    from .answering import REFUSAL_TEXT, Answer, Citation, Event, Timings
+    from .answer import REFUSAL_TEXT, Answer, Citation, Event, Timings
     from .assistant import Assistant
     from .index import FileReport, IndexReport
     from .settings import Settings
@@ -28,11 +28,11 @@ if TYPE_CHECKING:
 # public name -> the module (inside `rag`) that defines it
 _LAZY: dict[str, str] = {
     "Assistant": "assistant",
-    "Answer": "answering",
-    "Citation": "answering",
-    "Event": "answering",
-    "Timings": "answering",
-    "REFUSAL_TEXT": "answering",
+    "Answer": "answer",
+    "Citation": "answer",
+    "Event": "answer",
+    "Timings": "answer",
+    "REFUSAL_TEXT": "answer",
     "IndexReport": "index",
     "FileReport": "index",
     "Settings": "settings",
