@@ -64,35 +64,11 @@ def cmd_index(args: argparse.Namespace) -> int:
     return 0
 
 
-def _load_llm_in_background(assistant: Any) -> None:
-    """Start loading the LLM (and its saved prompt state) while this thread retrieves.
-
-    llama.cpp reads the model with the GIL released, so the load overlaps the loading of the embedding
-    model, Chroma and BM25 by a warm-up search in the main thread. A failure is left for the main thread,
-    whose `assistant.chain` tries again and reports it.
-    """
-    import threading
-
-    def load() -> None:
-        try:
-            _ = assistant.chain
-        except Exception:  # noqa: BLE001 - reported by the main thread's own attempt
-            pass
-
-    threading.Thread(target=load, name="llm-load", daemon=True).start()
-
-
 def cmd_ask(args: argparse.Namespace) -> int:
     from .assistant import Assistant
 
     assistant = Assistant(Settings())
     history = json.loads(Path(args.history).read_text()) if args.history else None
-    if args.question.strip() and assistant.store.exists():  # `stream` repeats these checks, with the messages
-        _load_llm_in_background(assistant)
-        try:  # meanwhile: the embedding model, Chroma and BM25, so the chain's own search finds them loaded
-            assistant.search(args.question)
-        except RagError:
-            pass  # the chain's search raises it again, with its message
     answer = None
     streamed = ""
     for event in assistant.stream(args.question, history, since=args.since, until=args.until,
