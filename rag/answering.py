@@ -363,6 +363,10 @@ class AnswerChain:
             return
         blocks = {b.n: b for b in evidence.blocks}
         answer.citations = [replace(blocks[n].citation, spans=verified.spans.get(n, [])) for n in verified.cited]
+        # What the model read, with the supporting spans on the passages that are cited: each citation
+        # is one of the passages shown.
+        cited = {c.n: c for c in answer.citations}
+        answer.passages = [cited.get(p.n, p) for p in answer.passages]
         yield from self._done(answer, verified.text, t0)
 
     def count_tokens(self, text: str) -> int:
