@@ -247,10 +247,11 @@ class VerificationPolicy:
 
 
 def with_citations(sentence: str, numbers: list[int]) -> str:
-    """"Umerov asked for weapons." + [1] -> "Umerov asked for weapons [1].": the citation ends the sentence."""
+    """"Umerov asked for weapons." + [1] -> "Umerov asked for weapons [1].": the citation ends the sentence,
+    after a closing quotation mark and before the full stop ('... down your spine" [2].')."""
     body = sentence.rstrip()
-    end = re.search(r"[.!?]+[\"'”’)]*$", body)
+    end = re.search(r"([.!?]+)([\"'”’)]*)$", body)
     marks = "".join(f"[{n}]" for n in numbers)
     if end:
-        return f"{body[:end.start()].rstrip()} {marks}{end.group(0)}"
+        return f"{body[:end.start()].rstrip()}{end.group(2)} {marks}{end.group(1)}"
     return f"{body} {marks}"

@@ -111,6 +111,8 @@ def test_absence_statements_are_recognised() -> None:
 def test_citations_go_before_the_full_stop() -> None:
     assert with_citations("Umerov asked for weapons.", [1, 3]) == "Umerov asked for weapons [1][3]."
     assert with_citations("- weapons", [2]) == "- weapons [2]"
+    assert with_citations('He saw a document that "sends shivers down your spine."', [2]) == (
+        'He saw a document that "sends shivers down your spine" [2].')
 
 
 def test_sentence_splitter_keeps_abbreviations_whole() -> None:
