@@ -14,6 +14,11 @@ def write_text_pdf(path: Path, text: str) -> None:
         b"<< /Length %d >>\nstream\n" % len(stream) + stream + b"\nendstream",
         b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
     ]
+    path.write_bytes(pdf_bytes(objects))
+
+
+def pdf_bytes(objects: list[bytes]) -> bytes:
+    """A PDF file of numbered `objects` (object 1 is the catalog) with its cross-reference table."""
     out = bytearray(b"%PDF-1.4\n")
     offsets = []
     for i, body in enumerate(objects, start=1):
@@ -23,4 +28,4 @@ def write_text_pdf(path: Path, text: str) -> None:
     out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
     out += b"".join(b"%010d 00000 n \n" % o for o in offsets)
     out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, xref)
-    path.write_bytes(bytes(out))
+    return bytes(out)

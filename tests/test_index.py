@@ -12,6 +12,7 @@ from rag.index import Index
 from rag.retrieval import HybridRetriever
 
 from .conftest import CORPUS
+from .pdfs import pdf_bytes
 
 
 def _ids_by_doc(assistant: Assistant) -> dict[str, set[str]]:
@@ -151,16 +152,7 @@ def _write_repeating_pdf(path: Path, paragraph: str, pages: int) -> None:
                b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>"]
     objects += [b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 3 0 R "
                 b"/Resources << /Font << /F1 4 0 R >> >> >>"] * pages
-    out = bytearray(b"%PDF-1.4\n")
-    offsets = []
-    for i, body in enumerate(objects, start=1):
-        offsets.append(len(out))
-        out += b"%d 0 obj\n" % i + body + b"\nendobj\n"
-    xref = len(out)
-    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
-    out += b"".join(b"%010d 00000 n \n" % o for o in offsets)
-    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, xref)
-    path.write_bytes(bytes(out))
+    path.write_bytes(pdf_bytes(objects))
 
 
 def test_a_pdf_repeating_one_paragraph_is_stored_once_and_does_not_bury_the_answer(assistant: Assistant,
