@@ -94,6 +94,9 @@ class EvidenceBlock:
     spans: list[tuple[int, int]]            # every sentence of the passage (passage coordinates)
     vectors: np.ndarray                     # one row per span
     chosen: list[int] = field(default_factory=list)  # indexes into spans, document order
+    # Vectors of each two adjacent sentences, embedded on first use by verification and then kept:
+    # every answer sentence checked against this block reuses them.
+    pair_vectors: np.ndarray | None = field(default=None, repr=False)
 
     @property
     def text(self) -> str:

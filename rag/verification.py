@@ -167,8 +167,10 @@ class VerificationPolicy:
         best = int(np.argmax(sims))
         score, which = float(sims[best]), [best]
         if score < self.min_support_similarity and len(block.spans) > 1:
-            pairs = [f"{block.sentence(i)} {block.sentence(i + 1)}" for i in range(len(block.spans) - 1)]
-            pair_sims = np.asarray(self.embed(pairs), dtype=np.float32) @ vector
+            if block.pair_vectors is None:
+                pairs = [f"{block.sentence(i)} {block.sentence(i + 1)}" for i in range(len(block.spans) - 1)]
+                block.pair_vectors = np.asarray(self.embed(pairs), dtype=np.float32)
+            pair_sims = block.pair_vectors @ vector
             j = int(np.argmax(pair_sims))
             if float(pair_sims[j]) > score:
                 score, which = float(pair_sims[j]), [j, j + 1]
