@@ -20,10 +20,11 @@ Steps (LangChain runnables: prompt | chat model | parser, and the retriever):
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import re
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from typing import Any
 
@@ -218,14 +219,19 @@ class AnswerChain:
         else:
             # The question's own time phrase narrows the search only where articles are dated in
             # that range: in an undated collection "as of 2014" is part of the topic, not a filter.
-            wider = (build_filters(standalone, since=since, until=until, outlets=outlets, as_of=as_of,
-                                   question_time=False)[0] if tq.matched and not (since or until) else None)
+            wider = (functools.partial(build_filters, standalone, since=since, until=until, outlets=outlets,
+                                       as_of=as_of, question_time=False)
+                     if tq.matched and not (since or until) else None)
             yield from self._answer(answer, standalone, filters, t0, wider)
 
-    def _answer(self, answer: Answer, question: str, filters: Any, t0: float, wider: Any = None) -> Iterator[Event]:
+    def _answer(self, answer: Answer, question: str, filters: Any, t0: float,
+                widen: Callable[[], tuple[Any, Any]] | None = None) -> Iterator[Event]:
+        """`widen`, when given, makes the filters without the question's own time phrase (used only
+        when that phrase leaves nothing to search)."""
         t_retrieval = time.perf_counter()
         passages = self._search(question, self.settings.top_k, filters)
-        if not passages and wider is not None:
+        if not passages and widen is not None:
+            wider = widen()[0]
             passages = self._search(question, self.settings.top_k, wider)
             scope = wider.describe()
             answer.notes.append(f"no article is dated {filters.describe().removeprefix('articles ')}; searched "
