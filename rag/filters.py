@@ -59,7 +59,8 @@ def _human(day: dt.date, *, month: bool = True, year: bool = True) -> str:
     return " ".join(parts)
 
 
-def _range_text(since: dt.date | None, until: dt.date | None) -> str:
+def range_text(since: dt.date | None, until: dt.date | None) -> str:
+    """'from 10-16 March 2025', 'since 1 May 2025', ... : the one wording of a date range (chain, page, time phrases)."""
     if since and until:
         if since == until:
             return f"from {_human(since)}"
@@ -110,7 +111,7 @@ class SearchFilters:
         until = dt.date.fromisoformat(self.until) if self.until else None
         words = ["the most recent articles" if self.prefer_recent and not (since or until) else "articles"]
         if since or until:
-            words.append(_range_text(since, until))
+            words.append(range_text(since, until))
         if self.outlets:
             names = list(self.outlets)
             words.append("by " + (names[0] if len(names) == 1 else ", ".join(names[:-1]) + " or " + names[-1]))

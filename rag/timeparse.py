@@ -24,7 +24,9 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
-__all__ = ["TimeQuery", "resolve_time", "describe_range"]
+from .filters import range_text
+
+__all__ = ["TimeQuery", "resolve_time"]
 
 _MONTHS = ("January|February|March|April|May|June|July|August|September|October|November|December|"
            "Jan|Feb|Mar|Apr|Jun|Jul|Aug|Sep|Sept|Oct|Nov|Dec")
@@ -60,7 +62,7 @@ class TimeQuery:
     until: str | None = None  # YYYY-MM-DD, inclusive
     prefer_recent: bool = False
     digest: bool = False
-    description: str = ""  # "Searched articles from 10–16 March 2025"
+    description: str = ""  # "Searched articles from 10-16 March 2025" (wording: rag.filters.range_text)
     matched: str = ""  # the time phrase as written in the question
 
     def is_empty(self) -> bool:
@@ -85,22 +87,11 @@ def resolve_time(question: str, as_of: dt.date | None = None) -> TimeQuery:
         until = min(until, as_of) if since <= as_of else until  # nothing is published after as_of
         return TimeQuery(since=since.isoformat(), until=until.isoformat(), prefer_recent=bool(recent),
                          digest=bool(DIGEST.search(question)),
-                         description="Searched articles " + describe_range(since, until),
+                         description="Searched articles " + range_text(since, until),
                          matched=match.group(0).strip())
     if recent:
         return TimeQuery(prefer_recent=True, description="Newest articles first", matched=recent.group(0))
     return TimeQuery()
-
-
-def describe_range(since: dt.date, until: dt.date) -> str:
-    """ "from 10–16 March 2025", "from 28 February – 6 March 2025", "of 18 March 2025"."""
-    if since == until:
-        return f"of {since.day} {since:%B %Y}"
-    if (since.year, since.month) == (until.year, until.month):
-        return f"from {since.day}–{until.day} {until:%B %Y}"
-    if since.year == until.year:
-        return f"from {since.day} {since:%B} – {until.day} {until:%B %Y}"
-    return f"from {since.day} {since:%B %Y} – {until.day} {until:%B %Y}"
 
 
 # --------------------------------------------------------------------------------- the rules
