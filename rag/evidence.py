@@ -6,8 +6,12 @@ each retrieved passage the sentences are scored against the question (`sentence_
 the bundled MiniLM vectors plus a share of the question's words) and the best ones are taken, best
 first, until `evidence_chars` is spent. A sentence that opens with a pronoun or connective brings
 the sentence before it (`needs_previous`: "He said ..." means nothing alone). Within each passage
-the chosen sentences keep document order; each block is headed by its article's title, outlet and
-date, and is numbered [1]..[m] in the order of retrieval.
+the chosen sentences keep document order. The blocks are grouped by article (`Evidence.format`): the
+article's title, outlet and date once, then one line per block, "[n] sentences", numbered [1]..[m] in
+the order the model reads them (articles in the order of their best passage, a block's passages by
+rank). Every token of the prompt costs ~10 ms on two cores before the first answer token: a header
+and quote fences repeated per block were ~15 tokens each; grouped, the seed questions' prompts are
+~10% shorter with the same evidence.
 
 Whole-article questions ("Summarize the article") take an article's lead sentences instead
 (`lead_evidence`): news puts its key facts first (the inverted pyramid), and a question-similarity
@@ -22,6 +26,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -31,7 +36,7 @@ from .answer import Citation, split_sentences
 from .injection import is_instruction
 
 __all__ = ["EvidenceBlock", "Evidence", "select_evidence", "lead_evidence", "sentence_score", "needs_previous",
-           "header", "human_date", "content_stems", "MAX_HEADER_TITLE"]
+           "header", "human_date", "content_stems", "reading_order", "MAX_HEADER_TITLE"]
 
 MAX_HEADER_TITLE = 200  # characters of a title shown to the model: a title is a label, not a document
 _WORD = re.compile(r"\w+")
@@ -118,7 +123,16 @@ class Evidence:
     dropped_instructions: int = 0
 
     def format(self) -> str:
-        return "\n\n".join(f"[{b.n}] {header(b.citation)}\n\"\"\"\n{b.text}\n\"\"\"" for b in self.blocks)
+        """What the model reads: per article its header once, then one line per block.
+
+        A block is one line (its whitespace, newlines included, collapsed): article text cannot start a
+        line of its own that looks like another block, a header or the question.
+        """
+        groups: dict[str, list[EvidenceBlock]] = {}
+        for b in self.blocks:
+            groups.setdefault(b.citation.doc_id, []).append(b)
+        return "\n\n".join(header(g[0].citation) + "".join(f"\n[{b.n}] {' '.join(b.text.split())}" for b in g)
+                           for g in groups.values())
 
     @property
     def citations(self) -> list[Citation]:
@@ -175,12 +189,19 @@ def select_evidence(question: str, question_vec: np.ndarray, passages: list[Cita
         if used >= budget_chars:
             break
     blocks = []
-    for pi, p in enumerate(passages):
-        if pi not in chosen:
-            continue
+    for pi in reading_order(passages, chosen):
         n = len(blocks) + 1
-        blocks.append(EvidenceBlock(n, replace(p, n=n), spans_of[pi], vectors_of[pi], sorted(chosen[pi])))
+        blocks.append(EvidenceBlock(n, replace(passages[pi], n=n), spans_of[pi], vectors_of[pi], sorted(chosen[pi])))
     return Evidence(blocks, dropped)
+
+
+def reading_order(passages: list[Citation], chosen: Iterable[int]) -> list[int]:
+    """Indexes of the `chosen` passages as the model reads them: grouped by article, articles in the
+    order of their best-ranked passage, passages by rank within an article (numbers then run 1..m)."""
+    groups: dict[str, list[int]] = {}
+    for pi in sorted(chosen):
+        groups.setdefault(passages[pi].doc_id, []).append(pi)
+    return [pi for group in groups.values() for pi in group]
 
 
 def lead_evidence(passages: list[Citation], embed: Any, *, budget_chars: int) -> Evidence:
