@@ -22,6 +22,7 @@ from __future__ import annotations
 import os
 import threading
 from collections import OrderedDict
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +30,7 @@ from langchain_core.embeddings import Embeddings
 
 from .settings import Settings
 
-__all__ = ["Embedder", "bundled_model_path"]
+__all__ = ["Embedder", "PassageStream", "bundled_model_path"]
 
 _TITLE_CACHE = 4096  # title vectors kept between calls: enough for one write batch's articles many times over
 
@@ -101,21 +102,42 @@ class Embedder(Embeddings):
 
     def embed_passages(self, texts: list[str], titles: list[str]) -> list[list[float]]:
         """Vectors of passages with their article's title blended in; each distinct title embedded once."""
-        import numpy as np
-
         if len(texts) != len(titles):
             raise ValueError(f"{len(texts)} passages but {len(titles)} titles")
         if not texts:
             return []
         vectors = self._encode_array(list(texts))
-        weight = self.settings.title_weight
-        if weight > 0 and any(titles):
-            title_vectors = self._title_vectors([t for t in dict.fromkeys(titles) if t])
-            for row, title in enumerate(titles):
-                if title:
-                    vectors[row] += weight * title_vectors[title]
-            vectors /= np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+        if self.settings.title_weight > 0 and any(titles):
+            self._blend(vectors, titles, self._title_vectors([t for t in dict.fromkeys(titles) if t]))
         return vectors.tolist()
+
+    def _blend(self, vectors: Any, titles: Sequence[str], title_vectors: Mapping[str, Any]) -> None:
+        """In place: each row becomes normalize(row + title_weight * its title's vector)."""
+        import numpy as np
+
+        weight = self.settings.title_weight
+        for row, title in enumerate(titles):
+            if title:
+                vectors[row] += weight * title_vectors[title]
+        vectors /= np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+
+    def passage_batches(self, batches: Sequence[tuple[Sequence[str], Sequence[str]]]) -> PassageStream:
+        """`embed_passages` of each (texts, titles) batch, in order: the same vectors.
+
+        With the onnx-int8 backend and at least `embedding_process_min` passages, embedding starts at
+        once, for every batch, in worker processes (rag/embedding_workers.py), so the caller can do
+        other work and store one batch while the next ones are embedded; otherwise each batch is
+        embedded when it is asked for. Close the stream (`with`) to stop the workers early.
+        """
+        total = sum(len(texts) for texts, _ in batches)
+        return PassageStream(self, batches, processes=self._use_processes(total))
+
+    def _use_processes(self, passages: int) -> bool:
+        """Worker processes only pay off for long writes: starting one costs ~0.6 s of CPU (imports,
+        session), hidden only behind at least ~1 s of Chroma writes (~1,000 passages)."""
+        minimum = self.settings.embedding_process_min
+        return (self.backend == "onnx-int8" and minimum > 0 and passages >= minimum
+                and (os.cpu_count() or 1) > 1)
 
     def _title_vectors(self, titles: list[str]) -> dict[str, Any]:
         """Unit vectors of `titles`, from the small cache where possible (a vector depends on its text only)."""
@@ -129,3 +151,97 @@ class Embedder(Embeddings):
         while len(self._titles) > _TITLE_CACHE:
             self._titles.popitem(last=False)
         return found
+
+
+_WINDOW_TEXTS = 50_000  # texts per set of worker processes: bounds their shared array to ~75 MB (384 dims)
+
+
+class PassageStream:
+    """The vectors of each batch of `Embedder.passage_batches`, in order (an iterator of lists of vectors)."""
+
+    def __init__(self, embedder: Embedder, batches: Sequence[tuple[Sequence[str], Sequence[str]]],
+                 processes: bool) -> None:
+        self._embedder = embedder
+        self._batches = batches
+        self._next = 0
+        self._workers: Any = None
+        self._spans: dict[int, tuple[int, int, list[str]]] = {}  # batch -> (first row, passages, new titles)
+        self._windows = list(_windows(batches, _WINDOW_TEXTS)) if processes else []
+        blend = embedder.settings.title_weight > 0
+        self._last_use = ({title: i for i, (_, titles) in enumerate(batches) for title in titles if title}
+                          if processes and blend else {})
+        self._title_vectors: dict[str, Any] = {}  # embedded so far and still needed by a later batch
+        if self._windows:
+            self._start(self._windows.pop(0))
+
+    def _start(self, window: list[int]) -> None:
+        """Workers for `window`'s batches: each batch's passages, then the titles it is the first to need."""
+        from .embedding_workers import EmbeddingWorkers
+        from .onnx_export import export_int8, model_dimension
+
+        embedder = self._embedder
+        work: list[str] = []
+        planned = set(self._title_vectors)
+        self._spans = {}
+        for i in window:
+            texts, titles = self._batches[i]
+            new = [t for t in dict.fromkeys(titles) if t and t not in planned] if self._last_use else []
+            planned.update(new)
+            self._spans[i] = (len(work), len(texts), new)
+            work.extend(texts)
+            work.extend(new)
+        self._workers = EmbeddingWorkers(export_int8(embedder.model_path, embedder.settings.model_cache),
+                                         embedder.model_path, work, model_dimension(embedder.model_path),
+                                         os.cpu_count() or 1)
+
+    def __iter__(self) -> PassageStream:
+        return self
+
+    def __next__(self) -> list[list[float]]:
+        i = self._next
+        if i >= len(self._batches):
+            self.close()
+            raise StopIteration
+        self._next += 1
+        texts, titles = self._batches[i]
+        if self._workers is None:
+            return self._embedder.embed_passages(list(texts), list(titles))
+        if i not in self._spans:
+            self._workers.close()
+            self._start(self._windows.pop(0))
+        start, n, new = self._spans[i]
+        rows = self._workers.vectors(start, start + n + len(new))
+        vectors = rows[:n]
+        self._title_vectors.update(zip(new, rows[n:]))
+        if self._last_use and any(titles):
+            self._embedder._blend(vectors, titles, self._title_vectors)
+            for title in dict.fromkeys(titles):
+                if title and self._last_use[title] == i:
+                    del self._title_vectors[title]
+        return vectors.tolist()
+
+    def close(self) -> None:
+        if self._workers is not None:
+            self._workers.close()
+            self._workers = None
+        self._windows = []
+
+    def __enter__(self) -> PassageStream:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _windows(batches: Sequence[tuple[Sequence[str], Sequence[str]]], limit: int) -> Iterator[list[int]]:
+    """Consecutive batch numbers grouped so that each group holds at most `limit` passages (at least one batch)."""
+    group: list[int] = []
+    size = 0
+    for i, (texts, _) in enumerate(batches):
+        if group and size + len(texts) > limit:
+            yield group
+            group, size = [], 0
+        group.append(i)
+        size += len(texts)
+    if group:
+        yield group

@@ -387,18 +387,26 @@ class Index:
             return report
 
         self._set_generation(col, _DIRTY)
-        # Documents that stay in the index: this run's, plus those whose file failed to read this time.
-        for doc_id in existing:
-            if doc_id not in doc_status and doc_id in protected:
-                doc_hashes[doc_id] = next(iter(existing[doc_id]))
-        groups = self._regroup(col, doc_hashes, texts)
-
-        self._write(col, to_write, progress, groups)
+        batches = self._batches(to_write)
+        # A long write starts embedding here, in worker processes, while the groups are computed and
+        # each batch is stored (rag/embedding_workers.py).
+        with self.embedder.passage_batches([([c.text for c, _, _ in batch], [c.title for c, _, _ in batch])
+                                            for batch in batches]) as vectors:
+            # Documents that stay in the index: this run's, plus those whose file failed to read this time.
+            for doc_id in existing:
+                if doc_id not in doc_status and doc_id in protected:
+                    doc_hashes[doc_id] = next(iter(existing[doc_id]))
+            groups = self._regroup(col, doc_hashes, texts)
+            written = self._write(col, batches, vectors, progress, groups)
         self._update_groups(col, stored["ids"], stored["metadatas"], groups, skip=set(stale + removed_ids))
         self._delete(col, stale + removed_ids)
         report.chunks_added, report.chunks_deleted = len(to_write), len(stale) + len(removed_ids)
 
-        metas = self._rebuild_bm25(col, generation=uuid.uuid4().hex)
+        # Into a collection that was empty (a first index, a --rebuild), this run wrote everything it
+        # holds: the BM25 side is built from that instead of reading it all back. A Chroma server may
+        # have other writers, so there it is always read back.
+        fresh = not stored["ids"] and not self.settings.chroma_url
+        metas = self._rebuild_bm25(col, generation=uuid.uuid4().hex, rows=written if fresh else None)
         if rebuild:
             self._drop(self.settings.collection)
             col.modify(name=self.settings.collection)
@@ -436,26 +444,32 @@ class Index:
             batch = changed[start:start + 1000]
             col.update(ids=[cid for cid, _ in batch], metadatas=[meta for _, meta in batch])
 
-    def _write(self, col: Any, items: list[tuple[Chunk, str, int]], progress: ProgressCallback | None,
-               groups: dict[str, str]) -> None:
+    def _batches(self, items: list[tuple[Chunk, str, int]]) -> list[list[tuple[Chunk, str, int]]]:
         # Sorted by length over the whole run, so every embedding batch holds passages of about the
         # same length: padding is what a transformer wastes most time on (1,500 SciFact abstracts:
         # 106.7 -> 94.8 s). The writing order does not matter for safety: a document counts as
         # indexed only when all its passages are there (`n_chunks`), so a killed run is redone.
         items = sorted(items, key=lambda item: len(item[0].embed_text), reverse=True)
-        total = len(items)
         size = self.settings.index_batch_size
-        for start in range(0, total, size):
-            batch = items[start:start + size]
-            vectors = self.embedder.embed_passages([c.text for c, _, _ in batch], [c.title for c, _, _ in batch])
-            col.upsert(
-                ids=[f"{h[:20]}-{c.index}" for c, h, _ in batch],
-                embeddings=vectors,
-                documents=[c.text for c, _, _ in batch],
-                metadatas=[passage_metadata(c, h, n, groups.get(c.doc_id, c.doc_id)) for c, h, n in batch],
-            )
+        return [items[start:start + size] for start in range(0, len(items), size)]
+
+    def _write(self, col: Any, batches: list[list[tuple[Chunk, str, int]]], vectors: Iterable[list[list[float]]],
+               progress: ProgressCallback | None, groups: dict[str, str]) -> tuple[list[str], list[str], list[dict[str, Any]]]:
+        """Store each batch with its vectors; returns what was written (ids, texts, metadata), in order."""
+        written: tuple[list[str], list[str], list[dict[str, Any]]] = ([], [], [])
+        total = sum(len(batch) for batch in batches)
+        done = 0
+        for batch, batch_vectors in zip(batches, vectors):
+            ids = [f"{h[:20]}-{c.index}" for c, h, _ in batch]
+            texts = [c.text for c, _, _ in batch]
+            metas = [passage_metadata(c, h, n, groups.get(c.doc_id, c.doc_id)) for c, h, n in batch]
+            col.upsert(ids=ids, embeddings=batch_vectors, documents=texts, metadatas=metas)
+            for column, values in zip(written, (ids, texts, metas)):
+                column.extend(values)
+            done += len(batch)
             if progress:
-                progress(min(start + len(batch), total), total, "embedding passages")
+                progress(done, total, "embedding passages")
+        return written
 
     def _drop(self, name: str) -> None:
         try:
@@ -548,8 +562,10 @@ class Index:
         self._bm25 = (generation, loaded)
         return loaded
 
-    def _rebuild_bm25(self, col: Any, generation: str) -> list[dict[str, Any]]:
-        ids, texts, metas = self.all_passages(col)
+    def _rebuild_bm25(self, col: Any, generation: str,
+                      rows: tuple[list[str], list[str], list[dict[str, Any]]] | None = None) -> list[dict[str, Any]]:
+        """BM25 over the collection's passages: `rows` when the caller knows them all, else read back."""
+        ids, texts, metas = rows if rows is not None else self.all_passages(col)
         side = _build_bm25(ids, metas, texts=texts)
         _save_bm25(self.settings.bm25_dir, generation, side)
         self._set_generation(col, generation)

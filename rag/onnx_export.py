@@ -49,7 +49,7 @@ import numpy as np
 
 from .errors import ModelError
 
-__all__ = ["load_int8_model", "export_int8", "OnnxEncoder", "EXPORT_VERSION"]
+__all__ = ["load_int8_model", "export_int8", "model_dimension", "OnnxEncoder", "EXPORT_VERSION"]
 
 EXPORT_VERSION = "3"  # bump when the export recipe changes, so old caches are not reused
 _INPUTS = ("input_ids", "attention_mask", "token_type_ids")
@@ -77,6 +77,11 @@ def _pooling_is_mean(model_path: Path) -> bool:
         return True  # a bare transformer folder: sentence-transformers defaults to mean pooling
     return bool(config.get("pooling_mode_mean_tokens", True)) and not any(
         config.get(k) for k in ("pooling_mode_cls_token", "pooling_mode_max_tokens", "pooling_mode_mean_sqrt_len_tokens"))
+
+
+def model_dimension(model_path: Path) -> int:
+    """Length of the model's vectors (its hidden size: mean pooling keeps it)."""
+    return int(json.loads((model_path / "config.json").read_text())["hidden_size"])
 
 
 def _max_seq_length(model_path: Path) -> int:
@@ -198,7 +203,7 @@ class OnnxEncoder:
         # tokenizer.json ships fixed 128-token padding; sentence-transformers cuts at 256 and pads nothing here.
         self.tokenizer.enable_truncation(self.max_seq_length)
         self.tokenizer.no_padding()
-        self.dimension = int(json.loads((model_path / "config.json").read_text())["hidden_size"])
+        self.dimension = model_dimension(model_path)
         self._pool: ThreadPoolExecutor | None = None
         self._pool_lock = threading.Lock()
 

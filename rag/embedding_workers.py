@@ -1,0 +1,138 @@
+"""A long write's embedding, done in worker processes ahead of the Chroma writes that store it.
+
+Why processes: Chroma's `upsert` holds Python's GIL for its whole call (its Rust core does not
+release it; 7,150 SciFact passages: 6.4-7 s of single-threaded writes). Embedding threads in the same
+process then stall at every text boundary, so overlapping the two in threads gains nothing (measured,
+docs/BENCHMARKS.md). Worker processes keep embedding while the main process writes, so both cores
+stay busy for the whole run.
+
+How: the work (every text of the run, in write order) is known up front. `EmbeddingWorkers` writes it
+to a temporary file and starts one plain subprocess per CPU (`python -m rag.embedding_workers`, not
+`multiprocessing`, which would re-import the caller's main script in each child). Worker `k` of `w`
+embeds chunks `k, k + w, k + 2w, ...` of `_CHUNK` texts (the texts are sorted by length, so the workers
+stay level) and writes their float32 vectors to its stdout; the main process reads chunk after chunk,
+in order, when it needs a batch's rows. A pipe enlarged to 1 MiB holds ~680 vectors, a few seconds of
+work, so a worker is not held up while the main process is inside a long `upsert`.
+
+Each worker runs the same encoder as the main process (`OnnxEncoder`: one text per single-threaded
+ONNX run, then `encode`'s normalisation), so a text's vector is bit-identical to the one the main
+process computes (`tests/test_embedding_workers.py`). A worker whose parent dies (kill -9) gets a
+broken pipe at its next write and exits. Only for the onnx-int8 backend; torch embeds in-process.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import IO
+
+import numpy as np
+
+from .errors import ModelError
+
+__all__ = ["EmbeddingWorkers"]
+
+# Texts per chunk: big enough that a pipe write per chunk costs nothing next to embedding it
+# (~16 x 3 ms), small enough that the two workers finish within a few milliseconds of each other.
+_CHUNK = 16
+_PIPE_BYTES = 1 << 20  # Linux's default ceiling for an unprivileged F_SETPIPE_SZ
+_F_SETPIPE_SZ = 1031
+
+
+class EmbeddingWorkers:
+    """Unit vectors of `texts` (in order), computed by `processes` worker processes started at once.
+
+    `vectors(start, stop)` waits for rows `start:stop` (asked for in increasing order) and returns them.
+    Use as a context manager, or call `close()`: it stops the workers and removes the temporary file.
+    """
+
+    def __init__(self, onnx_path: Path, model_path: Path, texts: Sequence[str], dimension: int, processes: int) -> None:
+        self._n = len(texts)
+        self._dimension = dimension
+        self._out = np.zeros((self._n, dimension), dtype=np.float32)
+        self._read_chunks = 0
+        self._procs: list[subprocess.Popen[bytes]] = []
+        if not self._n:
+            self._work_file = None
+            return
+        fd, name = tempfile.mkstemp(prefix="rag-embed-", suffix=".json")
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            json.dump(list(texts), fh)
+        self._work_file = Path(name)
+        n_workers = max(1, min(processes, -(-self._n // _CHUNK)))
+        package_root = str(Path(__file__).resolve().parent.parent)  # `rag` importable whatever the cwd
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (package_root, os.environ.get("PYTHONPATH")) if p)}
+        for k in range(n_workers):
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "rag.embedding_workers", str(onnx_path), str(model_path), name,
+                 str(k), str(n_workers)], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, env=env)
+            try:
+                import fcntl
+
+                fcntl.fcntl(proc.stdout.fileno(), _F_SETPIPE_SZ, _PIPE_BYTES)  # type: ignore[union-attr]
+            except (ImportError, OSError):
+                pass  # the default 64 KiB pipe still works; the worker just waits sooner
+            self._procs.append(proc)
+
+    def vectors(self, start: int, stop: int) -> np.ndarray:
+        """Rows `start:stop` (a copy), reading the workers' output up to them."""
+        stop = min(stop, self._n)
+        need = -(-stop // _CHUNK)
+        while self._read_chunks < need:
+            chunk = self._read_chunks
+            rows = slice(chunk * _CHUNK, min((chunk + 1) * _CHUNK, self._n))
+            proc = self._procs[chunk % len(self._procs)]
+            size = (rows.stop - rows.start) * self._dimension * 4
+            data = proc.stdout.read(size) if proc.stdout else b""
+            if len(data) != size:
+                code = proc.wait()
+                raise ModelError(f"An embedding worker process stopped (exit code {code}) before finishing; "
+                                 "run `rag index` again, or set RAG_EMBEDDING_PROCESS_MIN=0 to embed in-process.")
+            self._out[rows] = np.frombuffer(data, dtype=np.float32).reshape(-1, self._dimension)
+            self._read_chunks += 1
+        return self._out[start:stop].copy()
+
+    def close(self) -> None:
+        for proc in self._procs:
+            if proc.poll() is None:
+                proc.kill()
+            proc.wait()
+            if proc.stdout:
+                proc.stdout.close()
+        self._procs = []
+        if self._work_file is not None:
+            self._work_file.unlink(missing_ok=True)
+            self._work_file = None
+
+    def __enter__(self) -> EmbeddingWorkers:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _work(onnx_path: str, model_path: str, work_file: str, k: int, n_workers: int, out: IO[bytes]) -> None:
+    """Worker `k` of `n_workers`: embed chunks k, k + n_workers, ... of the texts and write their vectors."""
+    from .onnx_export import OnnxEncoder
+
+    texts = json.loads(Path(work_file).read_text(encoding="utf-8"))
+    encoder = OnnxEncoder(Path(onnx_path), Path(model_path), threads=1)
+    for start in range(k * _CHUNK, len(texts), n_workers * _CHUNK):
+        vectors = encoder.encode(texts[start:start + _CHUNK], normalize_embeddings=True)
+        out.write(np.ascontiguousarray(vectors, dtype=np.float32).tobytes())
+        out.flush()
+
+
+if __name__ == "__main__":
+    # The vectors get the real stdout to themselves; anything a library prints goes to stderr instead.
+    vectors_out = os.fdopen(os.dup(sys.stdout.fileno()), "wb")
+    os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
+    try:
+        _work(*sys.argv[1:4], int(sys.argv[4]), int(sys.argv[5]), vectors_out)
+    except BrokenPipeError:  # the main process is gone (killed, or closed us early): nothing to deliver
+        os._exit(1)

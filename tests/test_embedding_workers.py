@@ -1,0 +1,100 @@
+"""A long write embedded in worker processes: the same vectors as in-process, bit for bit, and the same index."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from rag.chunking import sentence_spans
+from rag.embedding_workers import EmbeddingWorkers
+from rag.embeddings import Embedder, bundled_model_path
+from rag.index import _BM25_KEYS, Index, _get_all
+from rag.onnx_export import export_int8, model_dimension
+from rag.settings import Settings
+
+from .conftest import CORPUS
+
+
+def _sentences() -> list[str]:
+    text = "\n".join((CORPUS / name).read_text() for name in sorted(p.name for p in CORPUS.iterdir() if p.suffix == ".md"))
+    return [text[s:e] for s, e in sentence_spans(text) if e - s > 20][:120]
+
+
+def _batches(sentences: list[str]) -> list[tuple[list[str], list[str]]]:
+    """Batches of passages whose titles repeat within and across batches, plus untitled passages."""
+    titles = [f"Story {i // 7}" if i % 5 else "" for i in range(len(sentences))]
+    return [(sentences[s:s + 25], titles[s:s + 25]) for s in range(0, len(sentences), 25)]
+
+
+def test_worker_processes_give_the_in_process_vectors_bit_for_bit() -> None:
+    in_process = Embedder(Settings(embedding_process_min=0))
+    in_workers = Embedder(Settings(embedding_process_min=1))
+    batches = _batches(_sentences())
+    with in_workers.passage_batches(batches) as stream:
+        assert stream._workers is not None, "this write should have gone to worker processes"
+        from_workers = [np.asarray(v) for v in stream]
+    expected = [np.asarray(in_process.embed_passages(texts, titles)) for texts, titles in batches]
+    assert [v.shape for v in from_workers] == [v.shape for v in expected]
+    for got, want in zip(from_workers, expected):
+        assert np.array_equal(got, want)
+
+
+def test_small_writes_and_the_torch_backend_embed_in_process() -> None:
+    batches = _batches(_sentences()[:30])
+    with Embedder(Settings(embedding_process_min=1000)).passage_batches(batches) as stream:
+        assert stream._workers is None
+        assert len(list(stream)) == len(batches)
+    with Embedder(Settings(embedding_backend="torch", embedding_process_min=1)).passage_batches(batches) as stream:
+        assert stream._workers is None
+
+
+def test_windows_of_worker_processes_follow_each_other(monkeypatch: pytest.MonkeyPatch) -> None:
+    import rag.embeddings
+
+    monkeypatch.setattr(rag.embeddings, "_WINDOW_TEXTS", 40)  # three sets of workers for 120 passages
+    batches = _batches(_sentences())
+    with Embedder(Settings(embedding_process_min=1)).passage_batches(batches) as stream:
+        from_workers = [np.asarray(v) for v in stream]
+    expected = [np.asarray(Embedder(Settings()).embed_passages(texts, titles)) for texts, titles in batches]
+    for got, want in zip(from_workers, expected):
+        assert np.array_equal(got, want)
+
+
+def test_a_worker_that_dies_is_a_clear_error_not_a_hang() -> None:
+    model = bundled_model_path()
+    workers = EmbeddingWorkers(export_int8(model, Settings().model_cache), model, ["one text"] * 64,
+                               model_dimension(model), processes=2)
+    try:
+        for proc in workers._procs:
+            proc.kill()
+        from rag.errors import ModelError
+
+        with pytest.raises(ModelError, match="worker process stopped"):
+            workers.vectors(0, 64)
+    finally:
+        workers.close()
+
+
+def test_an_index_written_through_workers_equals_one_written_in_process(tmp_path: Path) -> None:
+    corpus = tmp_path / "corpus.jsonl"
+    corpus.write_text("".join(json.dumps({"_id": f"d{i}", "title": f"Article {i % 4}", "text": " ".join(chunk)}) + "\n"
+                              for i, chunk in enumerate(np.array_split(_sentences(), 12))))
+    stores = {}
+    for name, minimum in (("workers", 1), ("in-process", 0)):
+        settings = Settings(data_dir=tmp_path / name, embedding_process_min=minimum, index_batch_size=16)
+        index = Index(settings)
+        report = index.update(corpus)
+        col = index.collection()
+        rows = _get_all(col, ["documents", "metadatas", "embeddings"])
+        side = index.bm25(col)
+        stores[name] = (report.total_chunks, rows, side)
+    (n_a, a, bm25_a), (n_b, b, bm25_b) = stores["workers"], stores["in-process"]
+    assert n_a == n_b == len(a["ids"]) > 12
+    assert a["ids"] == b["ids"] and a["documents"] == b["documents"] and a["metadatas"] == b["metadatas"]
+    assert np.array_equal(np.asarray(a["embeddings"]), np.asarray(b["embeddings"]))
+    # the BM25 side built from what was written is the one reading the collection back gives
+    assert bm25_a.ids == a["ids"]
+    assert bm25_a.keys == [{key: meta.get(key) for key in _BM25_KEYS} for meta in a["metadatas"]]
