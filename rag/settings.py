@@ -54,6 +54,9 @@ class Settings(BaseSettings):
     embedding_backend: Literal["onnx-int8", "torch"] = Field(
         "onnx-int8", description="int8 ONNX Runtime (exported locally on first use; see docs/BENCHMARKS.md), or PyTorch fp32.")
     embedding_batch_size: int = Field(64, ge=1)
+    # Chroma's upsert holds the GIL, so embedding threads cannot overlap it; worker processes can.
+    # Starting them costs ~0.6 s of CPU each, hidden only behind ~1,000 passages of writes (rag/embedding_workers.py).
+    embedding_process_min: int = Field(1000, ge=0, description="`rag index` embeds a write of at least this many passages in worker processes (onnx-int8) while Chroma stores the previous batches; 0 never does.")
     # Each article's title is embedded once and blended into its passages' vectors instead of being
     # embedded again with every passage. 0.2: best of 0-1 on 1,500 SciFact abstracts, hybrid nDCG@10
     # 0.8249 against 0.8271 for "title\ntext" (0.5: 0.8160); docs/BENCHMARKS.md, issue 12.
