@@ -4,13 +4,17 @@ The answer is split into sentences (`rag.answer.split_sentences`). Each sentence
 must pass, against at least one evidence block it cites, every check of the policy:
 - `missing_names`: every number, date and proper name of the sentence occurs in the block (its
   text, title, outlet or date), after normalising case, thousands separators, possessives, month
-  abbreviations and small number words; names the question already uses are the user's premise and
-  are not checked. Reason: a wrong name or figure is the error a reader cannot
-  spot, and the one a small model makes when two people share a passage.
-- `support_similarity`: the sentence means what the block says: its MiniLM cosine to the closest
-  sentence (or pair of adjacent sentences) of the block is at least `min_support_similarity`. A
-  fragment ("Missouri and Texas.") means nothing alone: it is read together with the question it
-  answers (`claim_text`).
+  abbreviations, small number words, dotted initialisms ("U.S." = "US", `undotted`), ordinals
+  ("first" = "1st", `ordinal`), hyphens in codes ("3-D" = "3D", `unhyphenated`), magnitudes
+  ("$3.5bn" = "$3.5 billion", `magnitude`) and a number written apart from its unit ("10 a.m." =
+  "10am", `joined_units`). A number keeps the letters written onto it: "3D" and "250th" are
+  checked whole, never as a bare 3 or 250. Names the question already uses are the user's premise
+  and are not checked. Reason: a wrong name or figure is the error a reader cannot spot, and the
+  one a small model makes when two people share a passage.
+- `support_similarity`: the sentence means what the block says: the MiniLM cosine of the sentence,
+  read after the question it answers (`claim_text`: "The speech took place in the Oval Office."
+  says where the question's speech was), to the closest sentence (or pair of adjacent sentences)
+  of the block is at least `min_support_similarity`.
   Reason: a sentence whose words all occur in a passage can still say something the passage does not.
 A sentence that fails against what it cites but passes against another block shown to the model is
 re-cited to that block; one that no block supports is removed and reported in the notes. A sentence
@@ -32,7 +36,8 @@ import numpy as np
 from .answer import cited_numbers, split_sentences, strip_citations
 from .evidence import Evidence, EvidenceBlock, human_date
 
-__all__ = ["VerificationPolicy", "Verified", "with_citations", "claim_text", "missing_names", "names_in", "normalise", "is_absence"]
+__all__ = ["VerificationPolicy", "Verified", "with_citations", "claim_text", "missing_names", "names_in", "normalise",
+           "is_absence", "undotted", "unhyphenated", "ordinal", "magnitude", "joined_units"]
 
 _MONTHS = {"jan": "january", "feb": "february", "mar": "march", "apr": "april", "jun": "june", "jul": "july",
            "aug": "august", "sep": "september", "sept": "september", "oct": "october", "nov": "november",
@@ -47,7 +52,19 @@ _NOT_NAMES = frozenset(
     "here what which who why how where some many most all both each other another one two three first "
     "last new said says despite during since until about over under than then though although because "
     "meanwhile instead still yet now today yesterday tomorrow".split())
-_TOKEN = re.compile(r"[A-Za-zÀ-ÖØ-öø-ÿ][\w'’.-]*|\d[\d,.]*")
+_ORDINAL_WORDS = {w: f"{i}{'st' if i % 10 == 1 and i != 11 else 'nd' if i % 10 == 2 and i != 12 else 'rd' if i % 10 == 3 and i != 13 else 'th'}"
+                  for i, w in enumerate("first second third fourth fifth sixth seventh eighth ninth tenth eleventh twelfth "
+                                        "thirteenth fourteenth fifteenth sixteenth seventeenth eighteenth nineteenth "
+                                        "twentieth".split(), start=1)}
+# A name or number of a sentence: a dotted initialism, spaced or not ("U.S.", "U. S.", "D.C."), is one
+# token, not one-letter pieces; a number keeps the letters written onto it ("250th", "3D", "5G", "10am"),
+# since "3D" is not the number 3 and "250th" is not a count of 250.
+_TOKEN = re.compile(r"(?:[A-Z]\.\s?){2,}|[A-Za-zÀ-ÖØ-öø-ÿ][\w'’.-]*|\d[\d,.]*(?:[A-Za-z]+\d*)?")
+_DOTTED = re.compile(r"(?:[a-z]\.)+[a-z]\.?")
+_MAGNITUDES = {"k": "thousand", "m": "million", "mn": "million", "bn": "billion", "b": "billion", "tn": "trillion",
+               "trn": "trillion", "thousand": "thousand", "million": "million", "billion": "billion", "trillion": "trillion"}
+_MAGNITUDE = re.compile(r"(\d[\d,.]*)(k|mn?|bn?|trn?|thousand|million|billion|trillion)")
+_NUMBER_AND_UNIT = re.compile(r"\b(\d[\d,.]*)\s+([a-z](?:\.?[a-z]){0,2})(?![\w-])\.?")
 # Statements about what the evidence lacks (a partial answer naming its gap).
 _ABSENCE = re.compile(
     r"\b(?:do(?:es)?n[o']?t|do(?:es)? not|did not|didn't)\s+(?:say|mention|give|specify|state|provide|include|"
@@ -65,13 +82,62 @@ def normalise(text: str) -> str:
     return text
 
 
+def undotted(word: str) -> str:
+    """"u.s." -> "us", "d.c" -> "dc"; other words unchanged.
+
+    Reason: a dotted initialism and its undotted form name the same thing, and a model writes either.
+    """
+    return word.replace(".", "") if _DOTTED.fullmatch(word) else word
+
+
+def unhyphenated(word: str) -> str:
+    """"3-d" -> "3d", "covid-19" -> "covid19".
+
+    Reason: a code of letters and digits is one name however it is hyphenated ("3D", "3-D").
+    """
+    return word.replace("-", "")
+
+
+def ordinal(word: str) -> str:
+    """"first" -> "1st", "twentieth" -> "20th"; other words unchanged.
+
+    Reason: an ordinal is the same fact in words or figures; it stays an ordinal, never its bare
+    number, because "the 250th launch" is not "250 launches".
+    """
+    return _ORDINAL_WORDS.get(word, word)
+
+
+def magnitude(word: str) -> str:
+    """"3.5bn" -> "3.5billion", "20k" -> "20thousand"; other words unchanged.
+
+    Reason: news writes "$3.5bn" for "$3.5 billion"; the figure with its magnitude is one fact.
+    """
+    found = _MAGNITUDE.fullmatch(word)
+    return f"{found.group(1)}{_MAGNITUDES[found.group(2)]}" if found else word
+
+
+def joined_units(text: str) -> set[str]:
+    """A number with the short word after it, written together: "10 a.m." -> "10am", "5 G" -> "5g".
+
+    Reason: a number and its unit or suffix are one token whether written together or apart.
+    """
+    joined = {f"{number}{unit.replace('.', '')}" for number, unit in _NUMBER_AND_UNIT.findall(text)}
+    joined |= {f"{number}{word}" for number, word in re.findall(r"\b(\d[\d,.]*)\s+(thousand|million|billion|trillion)\b", text)}
+    return joined
+
+
 def _words(text: str) -> set[str]:
-    words = set(re.findall(r"[\w.-]+", normalise(text)))
+    norm = normalise(text)
+    words = set(re.findall(r"[\w.-]+", norm))
     words |= {w.strip(".-") for w in words}
     words |= {part for w in words if "-" in w for part in w.split("-") if part}  # "40-day" holds "40"
     words |= {w.replace(".", "") for w in words if "." in w}  # "u.s." also reads "us"
+    words |= {unhyphenated(w) for w in words if "-" in w}
+    words |= {undotted(re.sub(r"\s+", "", m)).strip(".") for m in re.findall(r"(?:\b[a-z]\.\s?){2,}", norm)}
+    words |= joined_units(norm)
     words |= _initialisms(text)
     words |= {_NUMBER_WORDS[w] for w in words if w in _NUMBER_WORDS}
+    words |= {ordinal(w) for w in words}
     words |= {_MONTHS.get(w, w) for w in words}
     return words
 
@@ -97,7 +163,7 @@ def names_in(sentence: str) -> list[str]:
     """The numbers, dates and proper names of a sentence (citations left out)."""
     found = []
     for i, match in enumerate(_TOKEN.finditer(strip_citations(sentence))):
-        token = match.group(0).strip(".,'’-")
+        token = re.sub(r"\s+", "", match.group(0)).strip(".,'’-")  # "U. S." is "U.S"
         if len(token) < 2 and not token.isdigit():
             continue  # a lone initial ("U. S.", "J. Smith") names nothing by itself
         if token[0].isdigit() or (token[0].isupper() and token.lower() not in _NOT_NAMES):
@@ -117,17 +183,24 @@ def missing_names(sentence: str, evidence_text: str, premise: str = "") -> list[
     for name in names_in(sentence):
         key = normalise(name).strip(".-")
         key = _NUMBER_WORDS.get(key, _MONTHS.get(key, key))
-        parts = [p for p in re.split(r"[-'.]", key) if p] if key not in have else []
-        if key not in have and not (parts and all(p in have for p in parts)):
-            missing.append(name)
+        if {key, undotted(key), unhyphenated(key), magnitude(key)} & have:
+            continue
+        parts = [p for p in re.split(r"[-'.]", key) if p]
+        if len(parts) > 1 and all(p in have for p in parts):
+            continue  # "Kyiv-based" from "Kyiv" and "based"
+        missing.append(name)
     return missing
 
 
-def claim_text(sentence: str, question: str, min_words: int = 6) -> str:
-    """What a sentence claims, for the meaning check: a fragment of under `min_words` words is an
-    answer to the question and means the question answered by it ("Which two states ...? Missouri
-    and Texas."); a full sentence stands alone."""
-    if question and len(sentence.split()) < min_words:
+def claim_text(sentence: str, question: str, with_question: bool = True, min_words: int = 6) -> str:
+    """What a sentence claims, for the meaning check: the question it answers, then the sentence.
+
+    Reason: an answer sentence answers its question, and alone it often does not say what it is
+    about: "The speech took place in the Oval Office." names the speech only through the question,
+    and "Missouri and Texas." names nothing at all. With `with_question` off, only a fragment of
+    under `min_words` words is read with the question; a full sentence stands alone.
+    """
+    if question and (with_question or len(sentence.split()) < min_words):
         return f"{question} {sentence}"
     return sentence
 
@@ -149,15 +222,17 @@ class Verified:
 class VerificationPolicy:
     """The checks a sentence must pass, with their settings; built from `Settings`."""
 
-    def __init__(self, embed: Any, *, min_support_similarity: float, check_names: bool = True) -> None:
+    def __init__(self, embed: Any, *, min_support_similarity: float, check_names: bool = True,
+                 with_question: bool = True) -> None:
         self.embed = embed  # texts -> unit vectors (the bundled MiniLM)
         self.min_support_similarity = min_support_similarity
         self.check_names = check_names
+        self.with_question = with_question
 
     @classmethod
     def from_settings(cls, settings: Any, embed: Any) -> VerificationPolicy:
         return cls(embed, min_support_similarity=settings.min_support_similarity,
-                   check_names=settings.verify_names)
+                   check_names=settings.verify_names, with_question=settings.verify_with_question)
 
     def support_similarity(self, vector: np.ndarray, block: EvidenceBlock) -> tuple[float, list[int]]:
         """Best cosine of the sentence to one sentence, or two adjacent sentences, of the block."""
@@ -190,7 +265,7 @@ class VerificationPolicy:
         pieces = [(text[s:e], text[max(0, s - 1):s]) for s, e in split_sentences(text)]
         pieces = [(p, sep) for p, sep in pieces if strip_citations(p).strip(" -*•")]
         claims = [strip_citations(p).lstrip("-*• ").strip() for p, _ in pieces]
-        meant = [claim_text(c, question) for c in claims]
+        meant = [claim_text(c, question, self.with_question) for c in claims]
         vectors = np.asarray(self.embed(meant), dtype=np.float32) if claims else np.zeros((0, 384))
         out = Verified(text="", cited=[], spans={})
         kept_text: list[str] = []

@@ -172,3 +172,77 @@ def test_abbreviations_and_initials_of_names_in_the_evidence_are_found(sentence:
 
 def test_an_abbreviation_of_something_else_is_still_missing() -> None:
     assert missing_names("The deal was made with the CUPE.", "the flight attendants union said") == ["CUPE"]
+
+
+@pytest.mark.parametrize("sentence,evidence", [
+    ("Chipotle launches Adobo Ranch in the U.S. and Canada.", "Chipotle launches Adobo Ranch in the US and Canada."),
+    ("Chipotle launches Adobo Ranch in the U. S. and Canada.", "Chipotle launches Adobo Ranch in the US and Canada."),
+    ("The march ended in Washington, D.C.", "The march ended in Washington, DC, on Sunday."),
+    ("The U.K. office closed.", "The UK office closed."),
+])
+def test_a_dotted_initialism_matches_its_undotted_form(sentence: str, evidence: str) -> None:
+    assert missing_names(sentence, evidence) == []
+
+
+def test_a_dotted_initialism_of_something_else_is_still_missing() -> None:
+    assert missing_names("It launches in the U.K.", "It launches in the US.") == ["U.K"]
+    assert missing_names("It launches in the U. K.", "It launches in the US.") == ["U.K"]
+
+
+def test_an_ordinal_is_one_token_with_its_number() -> None:
+    question = "Which airline unveiled a plane in honor of America's 250th anniversary?"
+    sentence = "Southwest Airlines unveiled a plane in honor of America's 250th anniversary."
+    assert names_in(sentence)[-1] == "250th"
+    assert missing_names(sentence, "Southwest Airlines unveiled the plane on Tuesday.", question) == []
+    assert missing_names("It was the 22nd launch and the 1st crewed one.", "the first crewed flight, its 22nd launch") == []
+
+
+def test_an_ordinal_the_evidence_lacks_is_missing_even_if_its_bare_number_is_there() -> None:
+    assert missing_names("It was the 250th launch.", "It carried 250 satellites.") == ["250th"]
+
+
+@pytest.mark.parametrize("sentence,evidence", [
+    ("Scientists made a 3D map of a mouse's brain.", "Scientists made a 3D map of the brain."),
+    ("Scientists made a 3D map of a mouse's brain.", "Scientists made a 3-D map of the brain."),
+    ("The 5G network opens.", "The new 5G network opens."),
+    ("COVID-19 cases rose.", "Covid-19 cases rose."),
+    ("An F-35 crashed.", "An F-35 fighter jet crashed."),
+    ("The store opens at 10am.", "The store opens at 10 a.m. on Friday."),
+])
+def test_a_code_of_letters_and_digits_is_one_token(sentence: str, evidence: str) -> None:
+    assert missing_names(sentence, evidence) == []
+
+
+def test_a_code_of_letters_and_digits_is_not_its_bare_number() -> None:
+    assert names_in("Scientists made a 3D map.")[-1] == "3D"
+    assert missing_names("Scientists made a 3D map.", "Scientists made 3 maps.") == ["3D"]
+    assert missing_names("The 5G network opens.", "The 4G network opens.") == ["5G"]
+
+
+def test_a_figure_with_its_magnitude_matches_it_written_out() -> None:
+    assert missing_names("It raised $3.5bn.", "It raised $3.5 billion.") == []
+    assert missing_names("It raised $3.5bn.", "It raised $3.5 million.") == ["3.5bn"]
+
+
+def _delta_evidence(embed, question: str):
+    passage = _passage(1, "A Delta Air Lines jet flipped upside down while landing at Toronto Pearson International "
+                          "Airport on Monday. All 80 people on board survived.", title="Delta jet flips on landing")
+    return select_evidence(question, embed([question])[0], [passage], embed, budget_chars=500, lexical_weight=0.3)
+
+
+DELTA_QUESTION = "At which airport did a Delta plane flip over on landing on Monday?"
+
+
+def test_a_sentence_that_refers_back_to_the_question_is_read_with_it(embed) -> None:
+    evidence = _delta_evidence(embed, DELTA_QUESTION)
+    sentence = "The incident occurred at Toronto Pearson Airport [1]."
+    assert VerificationPolicy(embed, min_support_similarity=0.6).verify(sentence, evidence, DELTA_QUESTION).cited == [1]
+    alone = VerificationPolicy(embed, min_support_similarity=0.6, with_question=False)
+    assert alone.verify(sentence, evidence, DELTA_QUESTION).text == ""  # "The incident" alone says too little
+
+
+def test_a_wrong_place_read_with_the_question_is_still_removed_for_its_names(embed) -> None:
+    evidence = _delta_evidence(embed, DELTA_QUESTION)
+    verified = VerificationPolicy(embed, min_support_similarity=0.6).verify(
+        "The incident occurred at Chicago O'Hare Airport [1].", evidence, DELTA_QUESTION)
+    assert verified.text == "" and verified.sentences[0]["checks"]["1"]["missing_names"] == ["Chicago", "O'Hare"]
