@@ -1,0 +1,92 @@
+"""How often the evidence the model reads holds an accepted answer, without running the LLM.
+
+Usage: python -m bench.evidence_recall --corpus CORPUS --questions questions.jsonl [--every N]
+       [--offset N] [--limit N] [--no-as-of] [--json]
+
+For every answerable question it runs the assistant's own chain (filters from the question and its
+`as_of`, hybrid retrieval, sentence selection) up to the prompt, with LangChain's fake chat model in
+place of the LLM, and counts whether an accepted answer (SQuAD normalisation, `contains_answer`)
+occurs in
+- `in_passages`: the retrieved passages (what retrieval can give at all), and
+- `in_evidence`: the selected sentences the model is shown (what the model can answer from).
+An answer's accuracy cannot exceed `in_evidence`; the gap between the two is the evidence selection's,
+the gap between `in_evidence` and `rag eval qa`'s accuracy is the model's. Settings come from the
+environment as usual (e.g. `RAG_TOP_K=10`, `RAG_EVIDENCE_CHARS=600`), so variants are one variable away.
+The evaluation index is the one `rag eval qa` keeps (same key), so nothing is re-embedded.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+from langchain_core.language_models.fake_chat_models import FakeListChatModel
+
+from rag.answering import AnswerChain
+from rag.assistant import Assistant
+from rag.evaluation import contains_answer, eval_settings, load_questions, select_rows
+from rag.settings import Settings
+
+from .cpuinfo import describe as cpu_summary
+
+
+def evidence_recall(corpus: str, questions: str, *, every: int = 1, offset: int = 0, limit: int | None = None,
+                    use_as_of: bool = True) -> dict[str, Any]:
+    settings = eval_settings(corpus, Settings())
+    assistant = Assistant(settings, llm=FakeListChatModel(responses=["NOT FOUND"]))
+    if not assistant.store.exists():
+        sys.exit(f"No evaluation index in {settings.data_dir}; run `rag eval qa --corpus {corpus} ...` once first.")
+    shown: dict[str, str] = {}
+    write = AnswerChain._write
+
+    def capture(self: AnswerChain, answer: Any, question: str, evidence: Any, guidance: str, t0: float) -> Any:
+        shown["evidence"] = evidence.format()  # the evidence text exactly as the prompt carries it
+        return write(self, answer, question, evidence, guidance, t0)
+
+    AnswerChain._write = capture  # type: ignore[method-assign]
+    rows = [r for r in select_rows(load_questions(questions), offset=offset, every=every, limit=limit)
+            if not r.get("impossible")]
+    in_passages = in_evidence = 0
+    chars: list[int] = []
+    try:
+        for row in rows:
+            shown.clear()
+            answer = assistant.ask(row["question"], as_of=row.get("as_of") if use_as_of else None)
+            evidence = shown.get("evidence", "")
+            chars.append(len(evidence))
+            in_evidence += contains_answer(evidence, row["answers"])
+            in_passages += contains_answer("\n".join(p.text for p in answer.passages), row["answers"])
+    finally:
+        AnswerChain._write = write  # type: ignore[method-assign]
+    n = len(rows)
+    return {"cpu": cpu_summary(), "answerable": n, "in_passages": in_passages, "in_evidence": in_evidence,
+            "in_passages_share": round(in_passages / n, 3) if n else None,
+            "in_evidence_share": round(in_evidence / n, 3) if n else None,
+            "mean_evidence_chars": round(sum(chars) / n, 1) if n else None,
+            "top_k": settings.top_k, "evidence_chars": settings.evidence_chars}
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--corpus", required=True)
+    p.add_argument("--questions", required=True)
+    p.add_argument("--every", type=int, default=1)
+    p.add_argument("--offset", type=int, default=0)
+    p.add_argument("--limit", type=int, default=None)
+    p.add_argument("--no-as-of", action="store_true")
+    p.add_argument("--json", action="store_true")
+    args = p.parse_args(argv)
+    result = evidence_recall(args.corpus, args.questions, every=args.every, offset=args.offset, limit=args.limit,
+                             use_as_of=not args.no_as_of)
+    if args.json:
+        print(json.dumps(result))
+    else:
+        for key, value in result.items():
+            print(f"{key:>22}: {value}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
