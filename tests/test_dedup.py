@@ -9,10 +9,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from rag import Settings
-from rag.dedup import group_articles, shingles, signature
+from rag.dedup import group_articles, lsh_bands, shingles, signature
 from rag.index import Index
 from rag.retrieval import HybridRetriever, cap_per_story, distinct_stories
 
@@ -93,6 +94,64 @@ def test_one_article_represents_its_story() -> None:
             "a2": {"doc_id": "a", "group": "g"}, "c1": {"doc_id": "c", "group": "c"}}
     assert distinct_stories(["a1", "b1", "a2", "c1"], keys, k=3, per_story=3) == ["a1", "a2", "c1"]
     assert distinct_stories(["a1", "b1", "a2", "c1"], keys, k=3, per_story=1) == ["a1", "c1"]
+
+
+def _datasketch_groups(texts: dict[str, str], threshold: float) -> dict[str, str]:
+    """The grouping as datasketch computes it (MinHash affine32 + MinHashLSH): the reference."""
+    from datasketch import MinHash, MinHashLSH
+
+    hashes = {}
+    for doc_id, text in texts.items():
+        minhash = MinHash(num_perm=128, scheme="affine32")
+        minhash.update_batch([p.encode("utf-8") for p in shingles(text)])
+        hashes[doc_id] = minhash
+    lsh = MinHashLSH(threshold=threshold, num_perm=128)
+    for doc_id, minhash in hashes.items():
+        lsh.insert(doc_id, minhash)
+    groups = {d: d for d in texts}
+    for doc_id, minhash in hashes.items():
+        for other in lsh.query(minhash):
+            if minhash.jaccard(hashes[other]) >= threshold:
+                groups[doc_id] = groups[other] = min(groups[doc_id], groups[other], doc_id, other)
+    changed = True
+    while changed:  # propagate the smallest id through chains
+        changed = False
+        for doc_id, minhash in hashes.items():
+            for other in lsh.query(minhash):
+                if minhash.jaccard(hashes[other]) >= threshold and groups[doc_id] != groups[other]:
+                    groups[doc_id] = groups[other] = min(groups[doc_id], groups[other])
+                    changed = True
+    return groups
+
+
+def test_signatures_and_bands_are_datasketchs() -> None:
+    from datasketch import MinHash
+    from datasketch.lsh import _optimal_param
+
+    for text in (WIRE, *(t for _, _, t in OTHERS.values()), "one two"):
+        reference = MinHash(num_perm=128, scheme="affine32")
+        reference.update_batch([p.encode("utf-8") for p in shingles(text)])
+        assert np.array_equal(signature(text), reference.hashvalues)
+    for threshold in np.arange(0.05, 0.96, 0.05):
+        assert lsh_bands(float(threshold), 128) == _optimal_param(float(threshold), 128, 0.5, 0.5), threshold
+
+
+def test_groups_are_datasketchs_on_a_corpus_of_rewrites() -> None:
+    """Chains of rewrites (each copy edits the previous one a little more), unrelated stories and
+    pairs near the threshold: the same groups as datasketch's MinHashLSH gives."""
+    rng = np.random.default_rng(7)
+    vocabulary = [f"w{i}" for i in range(3000)]
+    texts: dict[str, str] = {}
+    for story in range(40):
+        words = list(rng.choice(vocabulary, 150))
+        for copy in range(4):
+            texts[f"s{story:02d}-c{copy}"] = " ".join(words)
+            for _ in range(int(rng.integers(3, 25))):  # edit a few words for the next copy
+                words[int(rng.integers(0, len(words)))] = str(rng.choice(vocabulary))
+    for threshold in (0.3, 0.5, 0.7):
+        ours = group_articles({d: signature(t) for d, t in texts.items()}, threshold)
+        assert ours == _datasketch_groups(texts, threshold)
+        assert len(set(ours.values())) not in (1, len(texts)), "the corpus should make some groups, not one"
 
 
 # ---------------------------------------------------------------- the real index
