@@ -7,12 +7,18 @@ so that both see the same background load:
 - `whole passages`: the current chain reading the 4 retrieved passages in full (what the model read
   before evidence selection, issue 9);
 - `selected sentences (default)`: the current defaults (`Settings()`): the most relevant sentences of
-  6 passages, up to `evidence_chars` characters.
+  6 passages, up to `evidence_chars` characters;
+- `header per block`: the same evidence in the prompt format before commit 65df7a5 (each block
+  with its own `[n] "title" (outlet, date)` line and triple-quote fences, instead of one header per
+  article), to measure what the shorter format gains in the same run;
+- `header per block, repacked weights (before)`: that, on a second copy of the model loaded with
+  llama.cpp's weight repacking (`RAG_LLM_REPACK=1`, the default before it was measured slower here):
+  the chain as it was before both changes.
 
-The model is warm (loaded and asked once before timing), as in a running server; the system prompt
+The models are warm (loaded and asked once before timing), as in a running server; the system prompt
 is the same for every question, so llama.cpp reuses its KV-cache prefix between answers of one
-chain (each switch of chain costs one re-read of the system prompt, alike for both). It also times the start-up check of the GGUF file:
-a full sha256 against the verified-stamp shortcut (`rag/models.py`).
+chain. It also times the start-up check of the GGUF file: a full sha256 against the verified-stamp
+shortcut (`rag/models.py`), and prints the CPU's flags.
 
 It measures and prints; it asserts nothing and is not a test (the CPU is shared, so numbers are
 noisy: the load average is printed with them). Usage:
@@ -33,6 +39,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from bench.cpuinfo import describe
+
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
@@ -44,6 +52,26 @@ def _percentile(values: list[float], q: float) -> float:
     pos = (len(ordered) - 1) * q / 100
     lo, hi = int(pos), min(int(pos) + 1, len(ordered) - 1)
     return ordered[lo] + (ordered[hi] - ordered[lo]) * (pos - lo)
+
+
+def _header_per_block_chain(chain: Any, llm: Any = None) -> Any:
+    """`chain` (on `llm`, default its own) writing its evidence as before commit 65df7a5: a header and
+    quote fences for every block."""
+    from rag.answering import AnswerChain
+    from rag.evidence import Evidence, header
+
+    class HeaderPerBlock(Evidence):
+        def format(self) -> str:
+            return "\n\n".join(f"[{b.n}] {header(b.citation)}\n\"\"\"\n{b.text}\n\"\"\"" for b in self.blocks)
+
+    class Before(AnswerChain):
+        def _write(self, answer: Any, question: str, evidence: Any, guidance: str, t0: float) -> Any:
+            return super()._write(answer, question, HeaderPerBlock(evidence.blocks, evidence.dropped_instructions),
+                                  guidance, t0)
+
+    before = Before(chain.retriever, llm or chain.llm, chain.settings, chain.model_name)
+    before._llm_lock = chain._llm_lock  # one generation at a time, whichever model
+    return before
 
 
 def _chains(assistant: Any) -> dict[str, Any]:
@@ -58,7 +86,12 @@ def _chains(assistant: Any) -> dict[str, Any]:
     baseline = AnswerChain(HybridRetriever(index=assistant.store, settings=base_settings, k=4), llm, base_settings,
                            tuned.model_name)
     baseline._llm_lock = tuned._llm_lock  # one llama.cpp context: one generation at a time
-    return {"whole passages": baseline, "selected sentences (default)": tuned}
+    from rag.models import make_chat_model
+
+    repacked = make_chat_model(assistant.settings.model_copy(update={"llm_repack": True}))
+    return {"whole passages": baseline,
+            "header per block, repacked weights (before)": _header_per_block_chain(tuned, repacked),
+            "header per block": _header_per_block_chain(tuned), "selected sentences (default)": tuned}
 
 
 def _ask(chain: Any, question: str) -> dict[str, Any]:
@@ -140,6 +173,7 @@ def main(argv: list[str] | None = None) -> int:
     summary = {name: _summary(rows) for name, rows in results.items()}
     print(f"\nAnswer latency, {len(questions)} seed questions x {args.rounds} rounds, model {settings.llm_model}, "
           f"{settings.llm_threads} threads; load average before {load_before[0]:.1f}, after {load_after[0]:.1f}")
+    print(f"CPU: {describe()}")
     print(f"model load (warm_up, file check included): {load_s:.1f} s; GGUF check at start: "
           f"full sha256 {checks.get('full_sha256_s', '-')} s, verified stamp {checks.get('stamp_check_s', '-')} s\n")
     header = f"| {'chain':<9} | TTFT p50 | TTFT p95 | total p50 | total p95 | tokens/s | answers |"
@@ -150,7 +184,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"| {name:<9} | {fmt(s['ttft_p50_ms']):>8} | {fmt(s['ttft_p95_ms']):>8} | {fmt(s['total_p50_ms']):>9} | "
               f"{fmt(s['total_p95_ms']):>9} | {s['tokens_per_s'] or 0:>8.1f} | {s['answers']:>7} |")
     if args.json:
-        args.json.write_text(json.dumps({"summary": summary, "results": results, "checksum": checks,
+        args.json.write_text(json.dumps({"summary": summary, "results": results, "checksum": checks, "cpu": describe(),
                                          "load_before": load_before, "load_after": load_after}, indent=1))
     return 0
 

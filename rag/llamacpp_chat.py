@@ -18,6 +18,7 @@ It deliberately does not do tools, JSON mode or multimodal input.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -39,6 +40,7 @@ __all__ = ["LlamaCppChat", "STATE_MAGIC"]
 log = logging.getLogger(__name__)
 
 STATE_MAGIC = b"RAGKV001"  # file format of a saved prompt state: bump when the layout changes
+_PARAMS_LOCK = threading.Lock()  # `_model_params` swaps a module function: one model construction at a time
 _KEEP_STATES = 4  # saved prompt states kept per model (older ones are deleted): prompts change during development
 # Arguments of `create_chat_completion` a caller may set per call (`llm.bind(...)` or `invoke(..., stop=...)`).
 _CALL_OPTIONS = ("temperature", "max_tokens", "repeat_penalty", "seed", "logit_bias", "stop", "top_p", "top_k",
@@ -74,6 +76,10 @@ class LlamaCppChat(BaseChatModel):
     n_threads: int | None = None
     n_threads_batch: int | None = None
     flash_attn: bool = False
+    # llama.cpp's weight repacking (its "extra buffer types") copies the Q4_K weights into an interleaved
+    # layout at load. Measured on a 2-core AVX-512 VNNI Xeon: load 0.70 -> 0.30 s and prompt reading
+    # ~25% faster without it (the plain Q4_K kernels are the faster ones there), so it is off by default.
+    repack: bool = False
     temperature: float = 0.0
     max_tokens: int = 256
     # Answers are copied out of the passages: a repetition penalty would push the model away from the
@@ -91,10 +97,11 @@ class LlamaCppChat(BaseChatModel):
         if self.client is None:
             from llama_cpp import Llama
 
-            self.client = Llama(model_path=self.model_path, n_ctx=self.n_ctx, n_batch=self.n_batch,
-                                n_ubatch=self.n_ubatch, n_threads=self.n_threads,
-                                n_threads_batch=self.n_threads_batch or self.n_threads, flash_attn=self.flash_attn,
-                                seed=self.seed, verbose=False)
+            with _model_params(use_extra_bufts=self.repack):
+                self.client = Llama(model_path=self.model_path, n_ctx=self.n_ctx, n_batch=self.n_batch,
+                                    n_ubatch=self.n_ubatch, n_threads=self.n_threads,
+                                    n_threads_batch=self.n_threads_batch or self.n_threads,
+                                    flash_attn=self.flash_attn, seed=self.seed, verbose=False)
 
     @property
     def _llm_type(self) -> str:
@@ -156,7 +163,7 @@ class LlamaCppChat(BaseChatModel):
             model_id = f"{os.path.abspath(self.model_path)}:{st.st_size}:{st.st_mtime_ns}"
         record = {"model": model_id, "prefix": to_llama_messages(messages), "llama_cpp": llama_cpp.__version__,
                   "n_ctx": self.n_ctx, "n_batch": self.n_batch, "n_ubatch": self.n_ubatch,
-                  "flash_attn": self.flash_attn, "format": STATE_MAGIC.decode()}
+                  "flash_attn": self.flash_attn, "repack": self.repack, "format": STATE_MAGIC.decode()}
         return hashlib.sha256(json.dumps(record, sort_keys=True).encode("utf-8")).hexdigest()
 
     def state_path(self, messages: list[BaseMessage]) -> Path | None:
@@ -240,6 +247,31 @@ class LlamaCppChat(BaseChatModel):
                         key=lambda p: p.stat().st_mtime, reverse=True)
         for old in others[_KEEP_STATES:]:
             old.unlink(missing_ok=True)
+
+
+@contextlib.contextmanager
+def _model_params(**fields: Any) -> Iterator[None]:
+    """Model-load parameters that `llama_cpp.Llama` does not take as arguments (e.g. `use_extra_bufts`).
+
+    `Llama.__init__` starts from `llama_model_default_params()`; for the duration of one construction
+    that function returns the defaults with `fields` set. Constructions go one at a time (a lock).
+    """
+    import llama_cpp.llama_cpp as api
+
+    with _PARAMS_LOCK:
+        defaults = api.llama_model_default_params
+
+        def patched() -> Any:
+            params = defaults()
+            for name, value in fields.items():
+                setattr(params, name, value)
+            return params
+
+        api.llama_model_default_params = patched
+        try:
+            yield
+        finally:
+            api.llama_model_default_params = defaults
 
 
 def _usage(usage: dict[str, int] | None) -> Any:

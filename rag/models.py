@@ -230,7 +230,8 @@ def _local_model(settings: Settings) -> BaseChatModel:
         return LlamaCppChat(
             model_path=str(path), n_ctx=settings.llm_context, n_threads=settings.llm_threads,
             n_threads_batch=settings.llm_threads_batch or settings.llm_threads, n_batch=settings.llm_batch,
-            n_ubatch=settings.llm_batch, flash_attn=settings.llm_flash_attn, max_tokens=settings.llm_max_tokens,
+            n_ubatch=settings.llm_batch, flash_attn=settings.llm_flash_attn, repack=settings.llm_repack,
+            max_tokens=settings.llm_max_tokens,
             temperature=settings.llm_temperature, repeat_penalty=1.0, seed=0,
             # A bundled model is identified by its verified sha256; a user's file by path, size and mtime.
             model_id=spec.sha256 if spec else "", state_dir=settings.model_cache / "prompt-states")

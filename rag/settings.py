@@ -112,6 +112,8 @@ class Settings(BaseSettings):
     llm_threads_batch: int | None = Field(None, ge=1, description="Local model: CPU threads reading the prompt; default: llm_threads.")
     llm_batch: int = Field(512, ge=8, description="Local model: prompt tokens evaluated per batch.")
     llm_flash_attn: bool = Field(False, description="Local model: llama.cpp flash attention.")
+    # Off by default: on the 2-core AVX-512 machine, repacked weights loaded 0.4 s slower and read prompts ~25% slower (docs/BENCHMARKS.md).
+    llm_repack: bool = Field(False, description="Local model: let llama.cpp repack the weights into its interleaved CPU layout at load.")
     llm_context: int = Field(4096, ge=512)
     llm_max_tokens: int = Field(192, ge=16, description="Longest answer, in tokens.")
     llm_temperature: float = Field(0.0, ge=0)

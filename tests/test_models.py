@@ -159,6 +159,22 @@ def test_logit_bias_and_max_tokens_bound_per_call_reach_llama_cpp() -> None:
     assert client.calls[-1]["stop"] == ["\n"] and "logit_bias" not in client.calls[-1]
 
 
+def test_a_saved_prompt_state_belongs_to_one_weight_layout() -> None:
+    plain, _ = _scripted(["ok"], model_id="m", repack=False)
+    repacked, _ = _scripted(["ok"], model_id="m", repack=True)
+    assert plain.state_key(PREFIX) != repacked.state_key(PREFIX)
+
+
+def test_model_load_parameters_are_set_for_one_construction_only() -> None:
+    import llama_cpp.llama_cpp as api
+
+    from rag.llamacpp_chat import _model_params
+
+    with _model_params(use_extra_bufts=False):
+        assert api.llama_model_default_params().use_extra_bufts is False
+    assert api.llama_model_default_params().use_extra_bufts is True  # llama.cpp's own default again
+
+
 def test_messages_become_llama_cpp_roles() -> None:
     assert to_llama_messages([SystemMessage("s"), HumanMessage("h")]) == [
         {"role": "system", "content": "s"}, {"role": "user", "content": "h"}]
@@ -177,8 +193,8 @@ def real_llm(tmp_path_factory: pytest.TempPathFactory) -> LlamaCppChat:
 
 PREFIX = [SystemMessage("You answer questions about news articles using only the evidence given. "
                         "End each sentence with its evidence number, like [1].")]
-QUESTION = HumanMessage('Evidence:\n[1] """Umerov asked France for more air defence systems."""\n\n'
-                        "Question: What did Umerov request?")
+QUESTION = HumanMessage('Evidence:\n"Umerov in Paris" (Kyiv Post, 30 May 2024)\n'
+                        "[1] Umerov asked France for more air defence systems.\n\nQuestion: What did Umerov request?")
 
 
 def _answer(llm: LlamaCppChat) -> str:
@@ -202,6 +218,14 @@ def test_real_model_streams_an_answer_from_its_evidence(real_llm: LlamaCppChat) 
     pieces = [chunk.content for chunk in real_llm.stream([*PREFIX, QUESTION], max_tokens=24)]
     assert len([p for p in pieces if p]) > 2, "the answer should arrive in several pieces"
     assert "air defence" in "".join(pieces)
+
+
+@pytest.mark.slow
+def test_real_model_loads_plain_weights_by_default_and_repacked_on_request(real_llm: LlamaCppChat) -> None:
+    assert real_llm.client.model_params.use_extra_bufts is False
+    repacked = LlamaCppChat(model_path=real_llm.model_path, n_threads=real_llm.n_threads, repack=True)
+    assert repacked.client.model_params.use_extra_bufts is True
+    assert "air defence" in _answer(repacked)
 
 
 @pytest.mark.slow
