@@ -104,12 +104,13 @@ class Embedder(Embeddings):
         """Vectors of passages with their article's title blended in; each distinct title embedded once."""
         if len(texts) != len(titles):
             raise ValueError(f"{len(texts)} passages but {len(titles)} titles")
-        if not texts:
-            return []
+        return self._passage_array(texts, titles).tolist() if texts else []
+
+    def _passage_array(self, texts: Sequence[str], titles: Sequence[str]) -> Any:
         vectors = self._encode_array(list(texts))
         if self.settings.title_weight > 0 and any(titles):
             self._blend(vectors, titles, self._title_vectors([t for t in dict.fromkeys(titles) if t]))
-        return vectors.tolist()
+        return vectors
 
     def _blend(self, vectors: Any, titles: Sequence[str], title_vectors: Mapping[str, Any]) -> None:
         """In place: each row becomes normalize(row + title_weight * its title's vector)."""
@@ -157,7 +158,7 @@ _WINDOW_TEXTS = 50_000  # texts per set of worker processes: bounds their shared
 
 
 class PassageStream:
-    """The vectors of each batch of `Embedder.passage_batches`, in order (an iterator of lists of vectors)."""
+    """The vectors of each batch of `Embedder.passage_batches`, in order (an iterator of float32 arrays)."""
 
     def __init__(self, embedder: Embedder, batches: Sequence[tuple[Sequence[str], Sequence[str]]],
                  processes: bool) -> None:
@@ -197,15 +198,18 @@ class PassageStream:
     def __iter__(self) -> PassageStream:
         return self
 
-    def __next__(self) -> list[list[float]]:
+    def __next__(self) -> Any:
+        """The next batch's vectors: a float32 array, one row per passage (Chroma takes it as it is)."""
         i = self._next
         if i >= len(self._batches):
             self.close()
             raise StopIteration
         self._next += 1
         texts, titles = self._batches[i]
+        if len(texts) != len(titles):
+            raise ValueError(f"{len(texts)} passages but {len(titles)} titles")
         if self._workers is None:
-            return self._embedder.embed_passages(list(texts), list(titles))
+            return self._embedder._passage_array(texts, titles)
         if i not in self._spans:
             self._workers.close()
             self._start(self._windows.pop(0))
@@ -218,7 +222,7 @@ class PassageStream:
             for title in dict.fromkeys(titles):
                 if title and self._last_use[title] == i:
                     del self._title_vectors[title]
-        return vectors.tolist()
+        return vectors
 
     def close(self) -> None:
         if self._workers is not None:

@@ -453,7 +453,7 @@ class Index:
         size = self.settings.index_batch_size
         return [items[start:start + size] for start in range(0, len(items), size)]
 
-    def _write(self, col: Any, batches: list[list[tuple[Chunk, str, int]]], vectors: Iterable[list[list[float]]],
+    def _write(self, col: Any, batches: list[list[tuple[Chunk, str, int]]], vectors: Iterable[Any],
                progress: ProgressCallback | None, groups: dict[str, str]) -> tuple[list[str], list[str], list[dict[str, Any]]]:
         """Store each batch with its vectors; returns what was written (ids, texts, metadata), in order."""
         written: tuple[list[str], list[str], list[dict[str, Any]]] = ([], [], [])
