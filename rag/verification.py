@@ -52,17 +52,16 @@ _NOT_NAMES = frozenset(
     "here what which who why how where some many most all both each other another one two three first "
     "last new said says despite during since until about over under than then though although because "
     "meanwhile instead still yet now today yesterday tomorrow".split())
-_ORDINAL_WORDS = {w: f"{i}{'st' if i % 10 == 1 and i != 11 else 'nd' if i % 10 == 2 and i != 12 else 'rd' if i % 10 == 3 and i != 13 else 'th'}"
-                  for i, w in enumerate("first second third fourth fifth sixth seventh eighth ninth tenth eleventh twelfth "
-                                        "thirteenth fourteenth fifteenth sixteenth seventeenth eighteenth nineteenth "
-                                        "twentieth".split(), start=1)}
+_ORDINAL_WORDS = {w: f"{i}{ {1: 'st', 2: 'nd', 3: 'rd'}.get(i if i < 20 else i % 10, 'th') }" for i, w in enumerate(
+    "first second third fourth fifth sixth seventh eighth ninth tenth eleventh twelfth thirteenth fourteenth "
+    "fifteenth sixteenth seventeenth eighteenth nineteenth twentieth".split(), start=1)}
 # A name or number of a sentence: a dotted initialism, spaced or not ("U.S.", "U. S.", "D.C."), is one
 # token, not one-letter pieces; a number keeps the letters written onto it ("250th", "3D", "5G", "10am"),
 # since "3D" is not the number 3 and "250th" is not a count of 250.
 _TOKEN = re.compile(r"(?:[A-Z]\.\s?){2,}|[A-Za-zÀ-ÖØ-öø-ÿ][\w'’.-]*|\d[\d,.]*(?:[A-Za-z]+\d*)?")
 _DOTTED = re.compile(r"(?:[a-z]\.)+[a-z]\.?")
 _MAGNITUDES = {"k": "thousand", "m": "million", "mn": "million", "bn": "billion", "b": "billion", "tn": "trillion",
-               "trn": "trillion", "thousand": "thousand", "million": "million", "billion": "billion", "trillion": "trillion"}
+               "trn": "trillion", **{w: w for w in ("thousand", "million", "billion", "trillion")}}
 _MAGNITUDE = re.compile(r"(\d[\d,.]*)(k|mn?|bn?|trn?|thousand|million|billion|trillion)")
 _NUMBER_AND_UNIT = re.compile(r"\b(\d[\d,.]*)\s+([a-z](?:\.?[a-z]){0,2})(?![\w-])\.?")
 # Statements about what the evidence lacks (a partial answer naming its gap).
@@ -122,7 +121,8 @@ def joined_units(text: str) -> set[str]:
     Reason: a number and its unit or suffix are one token whether written together or apart.
     """
     joined = {f"{number}{unit.replace('.', '')}" for number, unit in _NUMBER_AND_UNIT.findall(text)}
-    joined |= {f"{number}{word}" for number, word in re.findall(r"\b(\d[\d,.]*)\s+(thousand|million|billion|trillion)\b", text)}
+    spelled = re.findall(r"\b(\d[\d,.]*)\s+(thousand|million|billion|trillion)\b", text)
+    joined |= {f"{number}{word}" for number, word in spelled}
     return joined
 
 
