@@ -1,6 +1,6 @@
 """Indexing speed: `rag index` of 1,500 SciFact abstracts against the LangChain tutorial pipeline.
 
-Usage: python -m bench.index_speed [--docs 1500] [--json OUT]
+Usage: python -m bench.index_speed [--docs 1500] [--json OUT] [--before REF]
 
 Each pipeline runs end to end in a fresh Python process (imports, model load, splitting, embedding,
 storing), timed from outside, in the same run:
@@ -10,6 +10,8 @@ storing), timed from outside, in the same run:
 Retrieval quality of the two `rag` indexes is then measured with the assistant's own retriever on the
 SciFact queries whose relevant abstracts are all in the slice (nDCG@10; the int8 one must stay within
 0.005 of fp32). The int8 model is exported before timing (a one-off per machine, reported apart).
+`--before REF` also times `rag index` (onnx-int8) of an earlier commit (its tree extracted with
+`git archive`, run with the same interpreter), so a change is measured against its baseline in one run.
 """
 
 from __future__ import annotations
@@ -72,10 +74,18 @@ def make_slice(n: int, folder: Path) -> tuple[Path, Path, Path]:
     return corpus, queries, qrels_path
 
 
-def timed(cmd: list[str], env: dict[str, str]) -> float:
+def timed(cmd: list[str], env: dict[str, str], cwd: Path | None = None) -> float:
     t0 = time.perf_counter()
-    subprocess.run(cmd, env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    subprocess.run(cmd, env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=cwd)
     return time.perf_counter() - t0
+
+
+def extract(ref: str, folder: Path) -> Path:
+    """The tree of commit `ref`, extracted into `folder` (for timing the code before a change)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    archive = subprocess.run(["git", "-C", str(ROOT), "archive", ref], check=True, capture_output=True).stdout
+    subprocess.run(["tar", "-x", "-C", str(folder)], input=archive, check=True)
+    return folder
 
 
 def ndcg_of_index(data_dir: Path, backend: str, queries: Path, qrels: Path) -> float:
@@ -97,6 +107,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--docs", type=int, default=1500)
     parser.add_argument("--json", type=Path, default=None)
+    parser.add_argument("--before", default=None, help="also time `rag index` (onnx-int8) at this git commit")
     args = parser.parse_args(argv)
 
     from rag.onnx_export import export_int8
@@ -118,7 +129,16 @@ def main(argv: list[str] | None = None) -> int:
             seconds[f"rag index ({backend})"] = timed(
                 [PY, "-m", "rag.cli", "index", str(corpus), "--quiet"],
                 {**env, "RAG_DATA_DIR": str(tmp / backend), "RAG_EMBEDDING_BACKEND": backend})
+        if args.before:
+            tree = extract(args.before, tmp / "before-tree")
+            seconds[f"rag index at {args.before} (before)"] = timed(
+                [PY, "-m", "rag.cli", "index", str(corpus), "--quiet"],
+                {**env, "RAG_DATA_DIR": str(tmp / "before"), "RAG_EMBEDDING_BACKEND": "onnx-int8",
+                 "PYTHONPATH": str(tree)}, cwd=tree)  # `-m` puts the working directory first on sys.path
+            quality_before = ndcg_of_index_at(tree, tmp / "before", queries, qrels)
         quality = {b: ndcg_of_index(tmp / b, b, queries, qrels) for b in ("torch", "onnx-int8")}
+        if args.before:
+            quality[f"at {args.before} (before)"] = quality_before
         n_queries = sum(1 for _ in queries.open())
 
     base = seconds["langchain tutorial (baseline)"]
@@ -128,7 +148,7 @@ def main(argv: list[str] | None = None) -> int:
     print("| pipeline | seconds | speed-up vs baseline | nDCG@10 |")
     print("|---|---:|---:|---:|")
     for name, s in seconds.items():
-        backend = name[name.find("(") + 1:-1]
+        backend = name[name.find("(") + 1:-1] if name.startswith("rag index (") else name.removeprefix("rag index ")
         nd = f"{quality[backend]:.4f}" if backend in quality else "n/a"
         print(f"| {name} | {s:.1f} | {base / s:.2f}x | {nd} |")
     print(f"(nDCG@10 over {n_queries} queries whose abstracts are in the slice; "
@@ -136,8 +156,23 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps({"cpu": cpu_before, "seconds": seconds, "ndcg@10": quality, "queries": n_queries,
-                                         "export_seconds": export_seconds}, indent=1))
+                                         "export_seconds": export_seconds, "before": args.before,
+                                         "commit": _head()}, indent=1))
     return 0
+
+
+def ndcg_of_index_at(tree: Path, data_dir: Path, queries: Path, qrels: Path) -> float:
+    """nDCG@10 of an index built by the code in `tree`, searched by that code (in its own process)."""
+    script = ("import sys; from pathlib import Path; from bench.index_speed import ndcg_of_index; "
+              "print(ndcg_of_index(Path(sys.argv[1]), 'onnx-int8', Path(sys.argv[2]), Path(sys.argv[3])))")
+    out = subprocess.run([PY, "-c", script, str(data_dir), str(queries), str(qrels)], check=True, capture_output=True,
+                         text=True, env={**os.environ, "PYTHONPATH": str(tree), "HF_HUB_OFFLINE": "1"}, cwd=tree)
+    return float(out.stdout.strip().splitlines()[-1])
+
+
+def _head() -> str:
+    return subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True,
+                          text=True).stdout.strip()
 
 
 if __name__ == "__main__":
