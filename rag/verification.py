@@ -37,7 +37,7 @@ from .answer import cited_numbers, split_sentences, strip_citations
 from .evidence import Evidence, EvidenceBlock, human_date
 
 __all__ = ["VerificationPolicy", "Verified", "with_citations", "claim_text", "missing_names", "names_in", "normalise",
-           "is_absence", "undotted", "unhyphenated", "ordinal", "magnitude", "joined_units"]
+           "is_absence", "undotted", "unhyphenated", "ordinal", "magnitude", "joined_units", "initialisms_in"]
 
 _MONTHS = {"jan": "january", "feb": "february", "mar": "march", "apr": "april", "jun": "june", "jul": "july",
            "aug": "august", "sep": "september", "sept": "september", "oct": "october", "nov": "november",
@@ -60,6 +60,9 @@ _ORDINAL_WORDS = {w: f"{i}{ {1: 'st', 2: 'nd', 3: 'rd'}.get(i if i < 20 else i %
 # since "3D" is not the number 3 and "250th" is not a count of 250.
 _TOKEN = re.compile(r"(?:[A-Z]\.\s?){2,}|[A-Za-zÀ-ÖØ-öø-ÿ][\w'’.-]*|\d[\d,.]*(?:[A-Za-z]+\d*)?")
 _DOTTED = re.compile(r"(?:[a-z]\.)+[a-z]\.?")
+# A short initialism of a sentence ("US", "U.S", "UK", "EU", "NBA"); longer ones ("CUPE") read like names.
+_SHORT_INITIALISM = re.compile(r"(?:[A-Z]\.?){2,3}")
+_CAPITALS = re.compile(r"\b(?:[A-Za-z]\.\s?){2,}|\b[A-Z]{2,}\b")  # "U.S.", "a.m.", "US"
 _MAGNITUDES = {"k": "thousand", "m": "million", "mn": "million", "bn": "billion", "b": "billion", "tn": "trillion",
                "trn": "trillion", **{w: w for w in ("thousand", "million", "billion", "trillion")}}
 _MAGNITUDE = re.compile(r"(\d[\d,.]*)(k|mn?|bn?|trn?|thousand|million|billion|trillion)")
@@ -113,6 +116,17 @@ def magnitude(word: str) -> str:
     """
     found = _MAGNITUDE.fullmatch(word)
     return f"{found.group(1)}{_MAGNITUDES[found.group(2)]}" if found else word
+
+
+def initialisms_in(text: str) -> set[str]:
+    """The initialisms a text writes in capitals or with dots ("U.S.", "U. S.", "US" -> "us"; "p.m." ->
+    "pm") or spells out as a capitalised name ("United States" -> "us"), lower case and undotted.
+
+    Reason: a short initialism is checked against these only, because "US" is not the word "us"
+    ("told us") and "U.K." is not a "uk" inside another word.
+    """
+    found = {re.sub(r"[.\s]", "", m).lower() for m in _CAPITALS.findall(text)}
+    return found | _initialisms(text)
 
 
 def joined_units(text: str) -> set[str]:
@@ -179,9 +193,14 @@ def missing_names(sentence: str, evidence_text: str, premise: str = "") -> list[
     from a passage; what the answer adds must be in the passage.
     """
     have = _words(evidence_text) | (_words(premise) if premise else set())
+    capitals = initialisms_in(evidence_text) | (initialisms_in(premise) if premise else set())
     missing = []
     for name in names_in(sentence):
         key = normalise(name).strip(".-")
+        if _SHORT_INITIALISM.fullmatch(name):
+            if undotted(key) not in capitals:
+                missing.append(name)
+            continue
         key = _NUMBER_WORDS.get(key, _MONTHS.get(key, key))
         if {key, undotted(key), unhyphenated(key), magnitude(key)} & have:
             continue

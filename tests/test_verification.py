@@ -246,3 +246,10 @@ def test_a_wrong_place_read_with_the_question_is_still_removed_for_its_names(emb
     verified = VerificationPolicy(embed, min_support_similarity=0.6).verify(
         "The incident occurred at Chicago O'Hare Airport [1].", evidence, DELTA_QUESTION)
     assert verified.text == "" and verified.sentences[0]["checks"]["1"]["missing_names"] == ["Chicago", "O'Hare"]
+
+
+def test_an_initialism_is_not_the_same_word_in_lower_case() -> None:
+    assert missing_names("Talks with the U.S. ended.", "He told us the talks ended.") == ["U.S"]
+    assert missing_names("Talks with the US ended.", "He told us the talks ended.") == ["US"]
+    assert missing_names("Talks with the US ended.", "Talks with the United States ended.") == []
+    assert missing_names("The polls close at 8 PM.", "Polls close at 8 p.m. on Tuesday.") == []
