@@ -3,6 +3,7 @@
 Usage (under the team lock; it loads the LLM a dozen times):
 
     flock /tmp/team/heavy.lock .venv/bin/python -m bench.cold_start [--baseline COMMIT] [--rounds 1] [--json OUT]
+        [--variant KEY=VALUE]   # a third column: the current tree with an environment variable set
 
 Two versions of the code run in the same run, from the same virtualenv, alternating command by
 command so both see the same background load: the current tree, and the baseline commit (default:
@@ -46,10 +47,11 @@ def extract(commit: str, into: Path) -> Path:
     return into
 
 
-def run(tree: Path, args: list[str], data_dir: Path, *, importtime: bool = False) -> tuple[float, str]:
+def run(tree: Path, args: list[str], data_dir: Path, *, importtime: bool = False,
+        env_extra: dict[str, str] | None = None) -> tuple[float, str]:
     """Wall seconds of `python -m rag.cli ARGS` run from `tree` (and stderr, for -X importtime)."""
     env = {**os.environ, "RAG_DATA_DIR": str(data_dir), "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(tree),
-           "GRADIO_ANALYTICS_ENABLED": "False"}
+           "GRADIO_ANALYTICS_ENABLED": "False", **(env_extra or {})}
     cmd = [sys.executable, *(["-X", "importtime"] if importtime else []), "-m", "rag.cli", *args]
     t0 = time.perf_counter()
     done = subprocess.run(cmd, cwd=tree, env=env, capture_output=True, text=True)
@@ -77,7 +79,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--baseline", default=BASELINE, help="git commit to compare against")
     parser.add_argument("--rounds", type=int, default=1, help="times each seed question is asked per version")
     parser.add_argument("--json", type=Path, default=None)
+    parser.add_argument("--variant", action="append", default=[], metavar="KEY=VALUE",
+                        help="also run the current tree with this environment variable set (a third column), "
+                             "e.g. RAG_LLM_REPACK=1; repeat for several variables in that one variant")
     args = parser.parse_args(argv)
+    variant_env = dict(v.split("=", 1) for v in args.variant)
     questions = [json.loads(line)["question"] for line in SEED.read_text(encoding="utf-8").splitlines() if line.strip()]
     cpu_before = describe()
 
@@ -85,13 +91,17 @@ def main(argv: list[str] | None = None) -> int:
         tmp = Path(tmp_name)
         (tmp / "baseline-tree").mkdir()
         trees = {"baseline": extract(args.baseline, tmp / "baseline-tree"), "current": ROOT}
+        envs: dict[str, dict[str, str]] = {name: {} for name in trees}
+        if variant_env:
+            label = "current, " + " ".join(args.variant)
+            trees[label], envs[label] = ROOT, variant_env
         data = {name: tmp / f"data-{name}" for name in trees}
         corpus = str(ROOT / "corpus")
         results: dict[str, dict[str, list[float]]] = {name: defaultdict(list) for name in trees}
 
         def both(key: str, cmd: list[str], flip: bool = False) -> None:
             for name in (reversed(list(trees)) if flip else trees):
-                results[name][key].append(run(trees[name], cmd, data[name])[0])
+                results[name][key].append(run(trees[name], cmd, data[name], env_extra=envs[name])[0])
 
         both("index (new corpus)", ["index", corpus, "--quiet"])
         for i in range(3):
@@ -112,17 +122,17 @@ def main(argv: list[str] | None = None) -> int:
                       if "untimed" not in key} for name, res in results.items()}
     print(f"Cold start, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; baseline = commit {args.baseline}")
     print(f"CPU: {cpu_before}")
-    print("| command (new process, wall) | baseline s | current s | goal |")
-    print("|---|---:|---:|---|")
+    names = list(trees)
+    print("| command (new process, wall) | " + " | ".join(f"{n} s" for n in names) + " | goal |")
+    print("|---|" + "---:|" * len(names) + "---|")
     goals = {"--help": "<= 0.5 s", "index (unchanged corpus)": "<= 1 s", "ask (cold process)": "p50 <= 5 s",
              "index (new corpus)": ""}
     for key in summary["current"]:
-        print(f"| `rag {key}` | {summary['baseline'][key]:.2f} | {summary['current'][key]:.2f} | {goals.get(key, '')} |")
-    asks = results["current"]["ask (cold process)"]
-    base_asks = results["baseline"]["ask (cold process)"]
-    print(f"(ask: p50 over {len(asks)} asks of {len(questions)} seed questions; current min {min(asks):.2f} "
-          f"max {max(asks):.2f} s, baseline min {min(base_asks):.2f} max {max(base_asks):.2f} s; "
-          f"index and --help: median of 1/3/5 runs)")
+        print(f"| `rag {key}` | " + " | ".join(f"{summary[n][key]:.2f}" for n in names) + f" | {goals.get(key, '')} |")
+    ranges = ", ".join(f"{n} min {min(results[n]['ask (cold process)']):.2f} max {max(results[n]['ask (cold process)']):.2f} s"
+                       for n in names)
+    print(f"(ask: p50 over {len(results['current']['ask (cold process)'])} asks of {len(questions)} seed questions; "
+          f"{ranges}; index and --help: median of 1/3/5 runs)")
     print(f"CPU after: {describe()}")
     print("\nImport time of the current version, cumulative ms per top-level package (python -X importtime):")
     for label, rows in imports.items():
