@@ -6,9 +6,10 @@ process then stall at every text boundary, so overlapping the two in threads gai
 docs/BENCHMARKS.md). Worker processes keep embedding while the main process writes, so both cores
 stay busy for the whole run.
 
-How: the work (every text of the run, in write order) is known up front. `EmbeddingWorkers` writes it
-to a temporary file and starts one plain subprocess per CPU (`python -m rag.embedding_workers`, not
-`multiprocessing`, which would re-import the caller's main script in each child). Worker `k` of `w`
+How: `EmbeddingWorkers` starts one plain subprocess per CPU (`python -m rag.embedding_workers`, not
+`multiprocessing`, which would re-import the caller's main script in each child); each loads the model,
+then waits on its stdin. The work (every text of the run, in write order) is known before the first
+write: `run(texts)` writes it to a temporary file and sends its name to the workers. Worker `k` of `w`
 embeds chunks `k, k + w, k + 2w, ...` of `_CHUNK` texts (the texts are sorted by length, so the workers
 stay level) and writes their float32 vectors to its stdout; the main process reads chunk after chunk,
 in order, when it needs a batch's rows. A pipe enlarged to 1 MiB holds ~680 vectors, a few seconds of
@@ -45,32 +46,28 @@ _F_SETPIPE_SZ = 1031
 
 
 class EmbeddingWorkers:
-    """Unit vectors of `texts` (in order), computed by `processes` worker processes started at once.
+    """Unit vectors of a list of texts (in order), computed by `processes` worker processes.
 
+    The processes start (imports, ONNX session) as soon as the object is made, so that can happen while
+    the caller still works out what to embed; `run(texts)` then hands them the texts, and
     `vectors(start, stop)` waits for rows `start:stop` (asked for in increasing order) and returns them.
     Use as a context manager, or call `close()`: it stops the workers and removes the temporary file.
     """
 
-    def __init__(self, onnx_path: Path, model_path: Path, texts: Sequence[str], dimension: int, processes: int) -> None:
-        self._n = len(texts)
+    def __init__(self, onnx_path: Path, model_path: Path, dimension: int, processes: int) -> None:
         self._dimension = dimension
-        self._out = np.zeros((self._n, dimension), dtype=np.float32)
+        self._n = 0
+        self._out = np.zeros((0, dimension), dtype=np.float32)
         self._read_chunks = 0
+        self._work_file: Path | None = None
         self._procs: list[subprocess.Popen[bytes]] = []
-        if not self._n:
-            self._work_file = None
-            return
-        fd, name = tempfile.mkstemp(prefix="rag-embed-", suffix=".json")
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(list(texts), fh)
-        self._work_file = Path(name)
-        n_workers = max(1, min(processes, -(-self._n // _CHUNK)))
         package_root = str(Path(__file__).resolve().parent.parent)  # `rag` importable whatever the cwd
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (package_root, os.environ.get("PYTHONPATH")) if p)}
+        n_workers = max(1, processes)
         for k in range(n_workers):
             proc = subprocess.Popen(
-                [sys.executable, "-m", "rag.embedding_workers", str(onnx_path), str(model_path), name,
-                 str(k), str(n_workers)], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, env=env)
+                [sys.executable, "-m", "rag.embedding_workers", str(onnx_path), str(model_path), str(k), str(n_workers)],
+                stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env)
             try:
                 import fcntl
 
@@ -78,6 +75,25 @@ class EmbeddingWorkers:
             except (ImportError, OSError):
                 pass  # the default 64 KiB pipe still works; the worker just waits sooner
             self._procs.append(proc)
+
+    def run(self, texts: Sequence[str]) -> EmbeddingWorkers:
+        """Give the workers their texts (once): they start embedding at once."""
+        if self._work_file is not None:
+            raise RuntimeError("these workers already have their texts")
+        self._n = len(texts)
+        self._out = np.zeros((self._n, self._dimension), dtype=np.float32)
+        fd, name = tempfile.mkstemp(prefix="rag-embed-", suffix=".json")
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            json.dump(list(texts), fh)
+        self._work_file = Path(name)
+        for proc in self._procs:
+            try:
+                if proc.stdin:
+                    proc.stdin.write(f"{name}\n".encode())
+                    proc.stdin.close()
+            except BrokenPipeError:
+                pass  # a worker that died already: `vectors` reports it
+        return self
 
     def vectors(self, start: int, stop: int) -> np.ndarray:
         """Rows `start:stop` (a copy), reading the workers' output up to them."""
@@ -102,8 +118,12 @@ class EmbeddingWorkers:
             if proc.poll() is None:
                 proc.kill()
             proc.wait()
-            if proc.stdout:
-                proc.stdout.close()
+            for pipe in (proc.stdin, proc.stdout):
+                if pipe and not pipe.closed:
+                    try:
+                        pipe.close()
+                    except BrokenPipeError:
+                        pass
         self._procs = []
         if self._work_file is not None:
             self._work_file.unlink(missing_ok=True)
@@ -116,12 +136,16 @@ class EmbeddingWorkers:
         self.close()
 
 
-def _work(onnx_path: str, model_path: str, work_file: str, k: int, n_workers: int, out: IO[bytes]) -> None:
-    """Worker `k` of `n_workers`: embed chunks k, k + n_workers, ... of the texts and write their vectors."""
+def _work(onnx_path: str, model_path: str, k: int, n_workers: int, out: IO[bytes]) -> None:
+    """Worker `k` of `n_workers`: load the model, wait for the texts, embed chunks k, k + n_workers, ...
+    and write their vectors."""
     from .onnx_export import OnnxEncoder
 
-    texts = json.loads(Path(work_file).read_text(encoding="utf-8"))
     encoder = OnnxEncoder(Path(onnx_path), Path(model_path), threads=1)
+    work_file = sys.stdin.readline().strip()
+    if not work_file:  # closed without work: the write turned out small, or the run ended
+        return
+    texts = json.loads(Path(work_file).read_text(encoding="utf-8"))
     for start in range(k * _CHUNK, len(texts), n_workers * _CHUNK):
         vectors = encoder.encode(texts[start:start + _CHUNK], normalize_embeddings=True)
         out.write(np.ascontiguousarray(vectors, dtype=np.float32).tobytes())
@@ -133,6 +157,6 @@ if __name__ == "__main__":
     vectors_out = os.fdopen(os.dup(sys.stdout.fileno()), "wb")
     os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
     try:
-        _work(*sys.argv[1:4], int(sys.argv[4]), int(sys.argv[5]), vectors_out)
+        _work(sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), vectors_out)
     except BrokenPipeError:  # the main process is gone (killed, or closed us early): nothing to deliver
         os._exit(1)

@@ -57,6 +57,7 @@ class Embedder(Embeddings):
         self._lock = threading.Lock()
         # Title vectors of recent articles: an article's passages may span two write batches.
         self._titles: OrderedDict[str, Any] = OrderedDict()
+        self._started_workers: Any = None  # worker processes started ahead of a long write (start_workers)
 
     @property
     def name(self) -> str:
@@ -133,6 +134,28 @@ class Embedder(Embeddings):
         total = sum(len(texts) for texts, _ in batches)
         return PassageStream(self, batches, processes=self._use_processes(total))
 
+    def start_workers(self, passages: int) -> None:
+        """Start the worker processes now for a write of about `passages` passages that is still being
+        planned, so that their start-up (imports, ONNX session: ~0.6 s each) overlaps the caller's.
+        The next long `passage_batches` uses them; `stop_workers()` ends them if none does."""
+        if self._started_workers is None and self._use_processes(passages):
+            from .embedding_workers import EmbeddingWorkers
+            from .onnx_export import export_int8, model_dimension
+
+            self._started_workers = EmbeddingWorkers(export_int8(self.model_path, self.settings.model_cache),
+                                                     self.model_path, model_dimension(self.model_path),
+                                                     os.cpu_count() or 1)
+
+    def stop_workers(self) -> None:
+        """End worker processes started by `start_workers` that no write has used."""
+        if self._started_workers is not None:
+            self._started_workers.close()
+            self._started_workers = None
+
+    def _take_started_workers(self) -> Any:
+        workers, self._started_workers = self._started_workers, None
+        return workers
+
     def _use_processes(self, passages: int) -> bool:
         """Worker processes only pay off for long writes: starting one costs ~0.6 s of CPU (imports,
         session), hidden only behind at least ~1 s of Chroma writes (~1,000 passages)."""
@@ -191,9 +214,10 @@ class PassageStream:
             self._spans[i] = (len(work), len(texts), new)
             work.extend(texts)
             work.extend(new)
-        self._workers = EmbeddingWorkers(export_int8(embedder.model_path, embedder.settings.model_cache),
-                                         embedder.model_path, work, model_dimension(embedder.model_path),
-                                         os.cpu_count() or 1)
+        workers = embedder._take_started_workers() or EmbeddingWorkers(
+            export_int8(embedder.model_path, embedder.settings.model_cache), embedder.model_path,
+            model_dimension(embedder.model_path), os.cpu_count() or 1)
+        self._workers = workers.run(work)
 
     def __iter__(self) -> PassageStream:
         return self

@@ -324,9 +324,21 @@ class Index:
             raise IndexBusyError(
                 f"Another `rag index` is running on {self.settings.data_dir}; wait for it to finish and run again.") from err
         try:
+            expected = self._expected_passages(loaded, rebuild)
+            if expected:
+                self.embedder.start_workers(expected)
             return self._update_locked(loaded, rebuild, progress, t0)
         finally:
+            self.embedder.stop_workers()
             lock.release()
+
+    def _expected_passages(self, loaded: Any, rebuild: bool) -> int:
+        """About how many passages this run will embed, when it is known before opening the store: all
+        of them for a --rebuild or where no index was ever finished (no BM25 index on disk); else 0.
+        Lets a long first write start its embedding worker processes while Chroma opens (~1 s)."""
+        if not rebuild and _bm25_generation(self.settings.bm25_dir) is not None:
+            return 0
+        return sum(len(doc.text) for doc in loaded.documents) // self.settings.chunk_size
 
     def _update_locked(self, loaded: Any, rebuild: bool, progress: ProgressCallback | None, t0: float) -> IndexReport:
         report = IndexReport(problems=list(loaded.problems))

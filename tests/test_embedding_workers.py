@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from rag.chunking import sentence_spans
+from rag.documents import load_corpus
 from rag.embedding_workers import EmbeddingWorkers
 from rag.embeddings import Embedder, bundled_model_path
 from rag.index import _BM25_KEYS, Index, _get_all
@@ -65,8 +66,8 @@ def test_windows_of_worker_processes_follow_each_other(monkeypatch: pytest.Monke
 
 def test_a_worker_that_dies_is_a_clear_error_not_a_hang() -> None:
     model = bundled_model_path()
-    workers = EmbeddingWorkers(export_int8(model, Settings().model_cache), model, ["one text"] * 64,
-                               model_dimension(model), processes=2)
+    workers = EmbeddingWorkers(export_int8(model, Settings().model_cache), model, model_dimension(model),
+                               processes=2).run(["one text"] * 64)
     try:
         for proc in workers._procs:
             proc.kill()
@@ -98,3 +99,29 @@ def test_an_index_written_through_workers_equals_one_written_in_process(tmp_path
     # the BM25 side built from what was written is the one reading the collection back gives
     assert bm25_a.ids == a["ids"]
     assert bm25_a.keys == [{key: meta.get(key) for key in _BM25_KEYS} for meta in a["metadatas"]]
+
+
+def test_workers_started_ahead_serve_the_first_long_write_and_unused_ones_are_stopped(tmp_path: Path) -> None:
+    embedder = Embedder(Settings(embedding_process_min=1))
+    embedder.start_workers(100)
+    started = embedder._started_workers
+    assert started is not None and all(p.poll() is None for p in started._procs)
+    batches = _batches(_sentences())
+    with embedder.passage_batches(batches) as stream:
+        assert stream._workers is started
+        got = [np.asarray(v) for v in stream]
+    expected = [np.asarray(Embedder(Settings()).embed_passages(texts, titles)) for texts, titles in batches]
+    assert all(np.array_equal(a, b) for a, b in zip(got, expected))
+    embedder.start_workers(100)
+    unused = embedder._started_workers._procs
+    embedder.stop_workers()
+    assert embedder._started_workers is None and all(p.poll() is not None for p in unused)
+    # an index that exists already (BM25 on disk) is not expected to re-embed: nothing starts ahead
+    corpus = tmp_path / "c.txt"
+    corpus.write_text("The harbour reopened on Monday. " * 50)
+    index = Index(Settings(data_dir=tmp_path / "d", embedding_process_min=1))
+    loaded = load_corpus(corpus)
+    assert index._expected_passages(loaded, rebuild=False) > 0
+    index.update(corpus)
+    assert index._expected_passages(loaded, rebuild=False) == 0
+    assert index._expected_passages(loaded, rebuild=True) > 0
