@@ -54,6 +54,34 @@ class Assistant:
                                               serialize=self.settings.llm_backend == "local")
         return self._chain
 
+    def _load_llm_while_searching(self, question: str) -> None:
+        """Load the local model in a thread while this one searches for `question` (result unused).
+
+        A first question needs the LLM (mapping the GGUF, ~0.3 s) and the embedding model, Chroma and
+        BM25 (~0.4 s): independent work, and llama.cpp loads in C without holding the GIL, so on two
+        cores the two overlap. The search only loads what the answer's own search then finds ready.
+        """
+        loaded: dict[str, Any] = {}
+
+        def load() -> None:
+            try:
+                loaded["llm"] = make_chat_model(self.settings)
+            except BaseException as err:  # noqa: BLE001 - raised again in the caller's thread
+                loaded["error"] = err
+
+        with self._chain_lock:  # a server's warm-up thread may be loading it already: load once
+            if self._llm is not None:
+                return
+            thread = threading.Thread(target=load, name="rag-llm-load", daemon=True)
+            thread.start()
+            try:
+                self.retriever.search(question, self.settings.top_k)
+            finally:
+                thread.join()
+            if "error" in loaded:
+                raise loaded["error"]
+            self._llm = loaded["llm"]
+
     def warm_up(self) -> None:
         """Load the embedding model and the LLM now rather than on the first question."""
         self.embedder.embed_query("warm up")
@@ -71,6 +99,8 @@ class Assistant:
         question = validate_question(question, self.settings.max_question_chars)
         if not self.store.exists():
             raise IndexMissingError(f"No index yet in {self.store.location}. Run `rag index corpus/` (or `make run`) first.")
+        if self._llm is None and self.settings.llm_background_load and self.settings.llm_backend == "local":
+            self._load_llm_while_searching(question)
         yield from self.chain.stream(question, history, since=since, until=until, outlets=outlets, as_of=as_of)
 
     def ask(self, question: str, history: list[Message] | None = None, *, since: str | None = None,

@@ -114,6 +114,7 @@ class Settings(BaseSettings):
     llm_flash_attn: bool = Field(False, description="Local model: llama.cpp flash attention.")
     # Off by default: on the 2-core AVX-512 machine, repacked weights loaded 0.4 s slower and read prompts ~25% slower (docs/BENCHMARKS.md).
     llm_repack: bool = Field(False, description="Local model: let llama.cpp repack the weights into its interleaved CPU layout at load.")
+    llm_background_load: bool = Field(True, description="Local model: on the first question, load it in a thread while the embedding model, Chroma and BM25 load.")
     llm_context: int = Field(4096, ge=512)
     llm_max_tokens: int = Field(192, ge=16, description="Longest answer, in tokens.")
     llm_temperature: float = Field(0.0, ge=0)

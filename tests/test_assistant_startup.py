@@ -1,0 +1,62 @@
+"""Start-up of the first question: the local model loads in a thread while the first search runs.
+
+The real index of corpus/ (bundled MiniLM); the slow test loads the real GGUF.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from rag import Assistant, Settings
+from rag.errors import ModelError
+
+
+def test_a_model_that_fails_to_load_in_the_background_is_reported_to_the_caller(seed_index_dir: Path,
+                                                                               tmp_path: Path) -> None:
+    assistant = Assistant(Settings(data_dir=seed_index_dir, llm_model=str(tmp_path / "missing.gguf")))
+    with pytest.raises(ModelError, match="missing.gguf"):
+        assistant.ask("What did Fico claim to have seen?")
+
+
+@pytest.mark.slow
+def test_the_first_question_loads_the_model_in_a_thread_and_is_answered(seed_index_dir: Path,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    import rag.assistant
+
+    loaded_in: list[str] = []
+    real = rag.assistant.make_chat_model
+
+    def recording(settings: Settings) -> Any:
+        loaded_in.append(threading.current_thread().name)
+        return real(settings)
+
+    monkeypatch.setattr(rag.assistant, "make_chat_model", recording)
+    assistant = Assistant(Settings(data_dir=seed_index_dir))
+    answer = assistant.ask("What did Fico claim to have seen?")
+    assert loaded_in == ["rag-llm-load"], "the model should load once, beside the first search"
+    assert "NATO" in answer.text and answer.citations
+    assistant.ask("Who signed the documents allowing French instructors to arrive?")
+    assert loaded_in == ["rag-llm-load"], "and never again"
+
+
+def test_without_background_loading_the_model_loads_in_the_callers_thread(seed_index_dir: Path, tmp_path: Path,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    import rag.assistant
+
+    loaded_in: list[str] = []
+    real = rag.assistant.make_chat_model
+
+    def recording(settings: Settings) -> Any:
+        loaded_in.append(threading.current_thread().name)
+        return real(settings)
+
+    monkeypatch.setattr(rag.assistant, "make_chat_model", recording)
+    assistant = Assistant(Settings(data_dir=seed_index_dir, llm_model=str(tmp_path / "missing.gguf"),
+                                   llm_background_load=False))
+    with pytest.raises(ModelError):
+        assistant.ask("What did Fico claim to have seen?")
+    assert loaded_in == [threading.current_thread().name]
