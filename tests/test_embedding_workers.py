@@ -125,3 +125,52 @@ def test_workers_started_ahead_serve_the_first_long_write_and_unused_ones_are_st
     index.update(corpus)
     assert index._expected_passages(loaded, rebuild=False) == 0
     assert index._expected_passages(loaded, rebuild=True) > 0
+
+
+_ORPHAN_SCRIPT = """
+import sys, time
+from pathlib import Path
+from rag.embedding_workers import EmbeddingWorkers
+from rag.embeddings import bundled_model_path
+from rag.onnx_export import export_int8, model_dimension
+from rag.settings import Settings
+model = bundled_model_path()
+workers = EmbeddingWorkers(export_int8(model, Settings().model_cache), model, model_dimension(model), processes=2)
+if sys.argv[1] == "working":
+    workers.run(["a sentence about the harbour and its ferries"] * 20000)  # never read: the pipes fill up
+print(" ".join(str(p.pid) for p in workers._procs), flush=True)
+time.sleep(600)
+"""
+
+
+def _gone(pid: int) -> bool:
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return True
+    return "\nState:\tZ" in status
+
+
+@pytest.mark.parametrize("state", ["waiting", "working"])
+def test_workers_exit_when_their_parent_is_killed(state: str) -> None:
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    parent = subprocess.Popen([sys.executable, "-c", _ORPHAN_SCRIPT, state], stdout=subprocess.PIPE, text=True,
+                              cwd=Path(__file__).resolve().parent.parent)
+    try:
+        pids = [int(p) for p in parent.stdout.readline().split()]  # type: ignore[union-attr]
+        assert len(pids) == 2
+        time.sleep(3 if state == "working" else 0.5)  # let the workers load and (working) fill their pipes
+        assert not any(_gone(pid) for pid in pids)
+        parent.send_signal(signal.SIGKILL)
+        parent.wait()
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and not all(_gone(pid) for pid in pids):
+            time.sleep(0.1)
+        assert all(_gone(pid) for pid in pids), "worker processes outlived their killed parent"
+    finally:
+        if parent.poll() is None:
+            parent.kill()
