@@ -15,6 +15,10 @@ gives it its topic. Embedding "title\ntext" for every passage repeats the title 
 (on SciFact 631k tokens where the texts alone are 478k), so instead each distinct title is embedded
 once and blended into its passages' vectors: `normalize(passage + title_weight * title)`.
 Both vectors are unit length, so `title_weight` is the title's share of the direction.
+
+Long writes (`passage_batches`, what `rag index` calls): with the onnx-int8 backend, at least
+`embedding_process_min` passages are embedded in worker processes (rag/embedding_workers.py) while
+the caller stores earlier batches in Chroma, whose writes hold the GIL; same vectors, bit for bit.
 """
 
 from __future__ import annotations
