@@ -111,6 +111,10 @@ class EmbeddingWorkers:
                                  "run `rag index` again, or set RAG_EMBEDDING_PROCESS_MIN=0 to embed in-process.")
             self._out[rows] = np.frombuffer(data, dtype=np.float32).reshape(-1, self._dimension)
             self._read_chunks += 1
+            if self._read_chunks == len(self._procs) and self._work_file is not None:
+                # every worker has sent a chunk, so has read the texts: the file is not needed any more
+                # (removed now rather than at close(), so a killed run leaves it for a few seconds at most)
+                self._work_file.unlink(missing_ok=True)
         return self._out[start:stop].copy()
 
     def close(self) -> None:
