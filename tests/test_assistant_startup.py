@@ -15,6 +15,22 @@ from rag import Assistant, Settings
 from rag.errors import ModelError
 
 
+@pytest.fixture
+def loaded_in(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The names of the threads the model was loaded in, in order."""
+    import rag.assistant
+
+    names: list[str] = []
+    real = rag.assistant.make_chat_model
+
+    def recording(settings: Settings) -> Any:
+        names.append(threading.current_thread().name)
+        return real(settings)
+
+    monkeypatch.setattr(rag.assistant, "make_chat_model", recording)
+    return names
+
+
 def test_a_model_that_fails_to_load_in_the_background_is_reported_to_the_caller(seed_index_dir: Path,
                                                                                tmp_path: Path) -> None:
     assistant = Assistant(Settings(data_dir=seed_index_dir, llm_model=str(tmp_path / "missing.gguf")))
@@ -24,17 +40,7 @@ def test_a_model_that_fails_to_load_in_the_background_is_reported_to_the_caller(
 
 @pytest.mark.slow
 def test_the_first_question_loads_the_model_in_a_thread_and_is_answered(seed_index_dir: Path,
-                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
-    import rag.assistant
-
-    loaded_in: list[str] = []
-    real = rag.assistant.make_chat_model
-
-    def recording(settings: Settings) -> Any:
-        loaded_in.append(threading.current_thread().name)
-        return real(settings)
-
-    monkeypatch.setattr(rag.assistant, "make_chat_model", recording)
+                                                                       loaded_in: list[str]) -> None:
     assistant = Assistant(Settings(data_dir=seed_index_dir))
     answer = assistant.ask("What did Fico claim to have seen?")
     assert loaded_in == ["rag-llm-load"], "the model should load once, beside the first search"
@@ -44,17 +50,7 @@ def test_the_first_question_loads_the_model_in_a_thread_and_is_answered(seed_ind
 
 
 def test_without_background_loading_the_model_loads_in_the_callers_thread(seed_index_dir: Path, tmp_path: Path,
-                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
-    import rag.assistant
-
-    loaded_in: list[str] = []
-    real = rag.assistant.make_chat_model
-
-    def recording(settings: Settings) -> Any:
-        loaded_in.append(threading.current_thread().name)
-        return real(settings)
-
-    monkeypatch.setattr(rag.assistant, "make_chat_model", recording)
+                                                                          loaded_in: list[str]) -> None:
     assistant = Assistant(Settings(data_dir=seed_index_dir, llm_model=str(tmp_path / "missing.gguf"),
                                    llm_background_load=False))
     with pytest.raises(ModelError):
