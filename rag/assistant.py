@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
+from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,7 @@ from .answering import AnswerChain
 from .embeddings import Embedder
 from .errors import IndexMissingError
 from .index import Index, IndexReport, ProgressCallback
-from .models import make_chat_model, model_label
+from .models import make_chat_model, model_label, start_local_model
 from .retrieval import HybridRetriever
 from .settings import Settings
 
@@ -28,12 +29,16 @@ __all__ = ["Assistant"]
 class Assistant:
     """Ask questions about the indexed articles and keep the index up to date."""
 
-    def __init__(self, settings: Settings | None = None, *, llm: BaseChatModel | None = None) -> None:
+    def __init__(self, settings: Settings | None = None, *, llm: BaseChatModel | None = None,
+                 loading: Future[Any] | None = None) -> None:
+        """`llm`: a chat model to use instead of the configured one; `loading`: the configured local
+        model already loading (`rag.models.start_local_model`), as `rag ask` starts it before its imports."""
         self.settings = settings or Settings()
         self.embedder = Embedder(self.settings)
         self.store = Index(self.settings, self.embedder)
         self.retriever = HybridRetriever(index=self.store, settings=self.settings, k=self.settings.top_k)
         self._llm = llm
+        self._loading = loading
         self._chain: AnswerChain | None = None
         # A server warms up in the background while the first questions may already arrive:
         # without this lock two threads could each load the (1 GB) model.
@@ -49,7 +54,7 @@ class Assistant:
             with self._chain_lock:
                 if self._chain is None:
                     if self._llm is None:
-                        self._llm = make_chat_model(self.settings)
+                        self._llm = make_chat_model(self.settings, loading=self._loading)
                     self._chain = AnswerChain(self.retriever, self._llm, self.settings, self.model_name,
                                               serialize=self.settings.llm_backend == "local")
         return self._chain
@@ -60,27 +65,15 @@ class Assistant:
         A first question needs the LLM (mapping the GGUF, ~0.3 s) and the embedding model, Chroma and
         BM25 (~0.4 s): independent work, and llama.cpp loads in C without holding the GIL, so on two
         cores the two overlap. The search only loads what the answer's own search then finds ready.
+        A load the caller started earlier (`loading`, e.g. `rag ask` before its imports) is used as is.
         """
-        loaded: dict[str, Any] = {}
-
-        def load() -> None:
-            try:
-                loaded["llm"] = make_chat_model(self.settings)
-            except BaseException as err:  # noqa: BLE001 - raised again in the caller's thread
-                loaded["error"] = err
-
         with self._chain_lock:  # a server's warm-up thread may be loading it already: load once
             if self._llm is not None:
                 return
-            thread = threading.Thread(target=load, name="rag-llm-load", daemon=True)
-            thread.start()
-            try:
-                self.retriever.search(question, self.settings.top_k)
-            finally:
-                thread.join()
-            if "error" in loaded:
-                raise loaded["error"]
-            self._llm = loaded["llm"]
+            if self._loading is None:
+                self._loading = start_local_model(self.settings)
+            self.retriever.search(question, self.settings.top_k)
+            self._llm = make_chat_model(self.settings, loading=self._loading)
 
     def warm_up(self) -> None:
         """Load the embedding model and the LLM now rather than on the first question."""

@@ -14,11 +14,13 @@ import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .errors import RagError
 from .evaluation import add_eval_parser
-from .settings import Settings
+
+if TYPE_CHECKING:
+    from .settings import Settings
 
 __all__ = ["main"]
 
@@ -44,6 +46,13 @@ def _progress_bar() -> tuple[Callable[[int, int, str], None], Callable[[], None]
     return update, close
 
 
+def _settings() -> Settings:
+    """The settings of this run (imported here: `rag --help` never loads pydantic)."""
+    from .settings import Settings
+
+    return Settings()
+
+
 def cmd_index(args: argparse.Namespace) -> int:
     # The index alone (what `Assistant.index` calls): the assistant would import the answer chain and
     # LangChain's chat models (0.5 s) for a command that never asks the LLM anything.
@@ -51,7 +60,7 @@ def cmd_index(args: argparse.Namespace) -> int:
 
     update, close = _progress_bar()
     try:
-        report = Index(Settings()).update(args.path, rebuild=args.rebuild, progress=None if args.quiet else update,
+        report = Index(_settings()).update(args.path, rebuild=args.rebuild, progress=None if args.quiet else update,
                                           wait=args.wait)
     finally:
         close()
@@ -65,9 +74,16 @@ def cmd_index(args: argparse.Namespace) -> int:
 
 
 def cmd_ask(args: argparse.Namespace) -> int:
+    settings = _settings()
+    loading = None
+    if settings.llm_background_load:
+        # The model loads (in C, without the GIL) while the imports below run (rag/llamacpp_load.py).
+        from .models import start_local_model
+
+        loading = start_local_model(settings)
     from .assistant import Assistant
 
-    assistant = Assistant(Settings())
+    assistant = Assistant(settings, loading=loading)
     history = json.loads(Path(args.history).read_text()) if args.history else None
     answer = None
     streamed = ""
@@ -113,7 +129,7 @@ def cmd_add(args: argparse.Namespace) -> int:
 
     from .assistant import Assistant
 
-    settings = Settings()
+    settings = _settings()
     assistant = Assistant(settings)
     bar = tqdm(total=len(args.urls), desc="fetching", unit="page", file=sys.stderr, disable=args.json)
 
@@ -149,7 +165,7 @@ def cmd_add(args: argparse.Namespace) -> int:
 def cmd_serve(args: argparse.Namespace) -> int:
     from ui.app import serve
 
-    serve(Settings(), host=args.host, port=args.port)
+    serve(_settings(), host=args.host, port=args.port)
     return 0
 
 
@@ -198,11 +214,19 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args.func(args) or 0)
     except RagError as err:
-        print(f"error: {err}", file=sys.stderr)
+        _say(f"error: {err}")
         return 2
     except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
+        _say("interrupted")
         return 130
+
+
+def _say(message: str) -> None:
+    """To stderr, after any model load in progress: a load hides stdout/stderr (rag/llamacpp_load.py)."""
+    from .llamacpp_load import output_visible
+
+    with output_visible():
+        print(message, file=sys.stderr, flush=True)
 
 
 if __name__ == "__main__":

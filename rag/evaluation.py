@@ -38,10 +38,12 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .errors import CorpusError, RagError
-from .settings import Settings
+
+if TYPE_CHECKING:  # imported where used: `rag --help` builds this module's parsers without pydantic
+    from .settings import Settings
 
 __all__ = [
     "ndcg_at_k", "recall_at_k", "mrr_at_k", "normalize_answer", "exact_match", "token_f1", "strip_citations",
@@ -317,6 +319,8 @@ def eval_index_key(corpus: Path | str, settings: Settings) -> str:
 
 def eval_settings(corpus: Path | str, base: Settings | None = None, index_dir: Path | str | None = None) -> Settings:
     """Settings like `base` whose data dir is the evaluation index of `corpus` (always a local Chroma)."""
+    from .settings import Settings
+
     base = base or Settings()
     folder = Path(index_dir) if index_dir else Path(base.eval_index_dir) / eval_index_key(corpus, base)
     if folder.resolve() == Path(base.data_dir).resolve():

@@ -32,18 +32,20 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
 from filelock import FileLock, Timeout
 
 from .chunking import Chunk, chunk_document
-from .dedup import SCHEME, SignatureCache, group_articles, passage_key, signature
 from .documents import FileProblem, load_corpus
-from .embeddings import Embedder
 from .errors import ChromaUnreachableError, CorpusError, IndexBusyError, IndexMissingError, RagError
 from .filters import SearchFilters, date_int, outlet_key
+from .manifest import Manifest, drop_manifest, read_manifest, write_manifest
 from .settings import Settings
+
+if TYPE_CHECKING:
+    from .embeddings import Embedder
 
 __all__ = ["Index", "IndexReport", "FileReport", "ProgressCallback", "Bm25Side", "passage_metadata", "unique_passages"]
 
@@ -136,6 +138,8 @@ def _doc_hash(doc: Any, signature: str) -> str:
 
 def unique_passages(chunks: list[Chunk]) -> list[Chunk]:
     """Each wording once per document: a file that repeats a paragraph 500 times stores (and searches) it once."""
+    from .dedup import passage_key  # here, not at the top: an unchanged `rag index` never needs numpy
+
     seen: set[str] = set()
     kept = []
     for chunk in chunks:
@@ -148,6 +152,8 @@ def unique_passages(chunks: list[Chunk]) -> list[Chunk]:
 
 def passage_metadata(c: Chunk, doc_hash: str, n_chunks: int, group: str) -> dict[str, Any]:
     """What Chroma stores beside a passage (the keys are listed in the team contract and the README)."""
+    from .dedup import passage_key
+
     return {"doc_id": c.doc_id, "doc_hash": doc_hash, "n_chunks": n_chunks, "index": c.index, "start": c.start,
             "end": c.end, "title": c.title, "source": c.source, "date": c.date, "date_int": date_int(c.date),
             "outlet": c.outlet, "outlet_key": outlet_key(c.outlet), "url": c.url, "authors": "; ".join(c.authors),
@@ -171,9 +177,18 @@ class Index:
 
     def __init__(self, settings: Settings | None = None, embedder: Embedder | None = None) -> None:
         self.settings = settings or Settings()
-        self.embedder = embedder or Embedder(self.settings)
+        self._embedder = embedder
         self._client: Any = None
         self._bm25: tuple[str, Bm25Side] | None = None
+
+    @property
+    def embedder(self) -> Embedder:
+        """Made on first use: an unchanged `rag index` decides without it (and without LangChain's import)."""
+        if self._embedder is None:
+            from .embeddings import Embedder
+
+            self._embedder = Embedder(self.settings)
+        return self._embedder
 
     # ---------------------------------------------------------------- the store
     @property
@@ -324,13 +339,51 @@ class Index:
             raise IndexBusyError(
                 f"Another `rag index` is running on {self.settings.data_dir}; wait for it to finish and run again.") from err
         try:
+            unchanged = None if rebuild else self._unchanged_by_manifest(loaded, t0)
+            if unchanged is not None:
+                return unchanged
             expected = self._expected_passages(loaded, rebuild)
             if expected:
                 self.embedder.start_workers(expected)
             return self._update_locked(loaded, rebuild, progress, t0)
         finally:
-            self.embedder.stop_workers()
+            if self._embedder is not None:
+                self._embedder.stop_workers()
             lock.release()
+
+    @property
+    def _manifest_path(self) -> Path | None:
+        """Where the local store's manifest lives (rag/manifest.py); None for a Chroma server."""
+        return None if self.settings.chroma_url else self.settings.data_dir / f"{self.settings.collection}.manifest.json"
+
+    def _unchanged_by_manifest(self, loaded: Any, t0: float) -> IndexReport | None:
+        """The report of an unchanged corpus, decided from the manifest alone (no Chroma, no model);
+        None when the manifest cannot say so and the full path must look at the store."""
+        path = self._manifest_path
+        manifest = read_manifest(path) if path is not None else None
+        if manifest is None:
+            return None
+        signature = _chunking_signature(self.settings)
+        hashes = {doc.doc_id: _doc_hash(doc, signature) for doc in loaded.documents}
+        if len(hashes) != len(loaded.documents) or not manifest.matches(
+                self.settings.collection, signature, _bm25_generation(self.settings.bm25_dir), hashes):
+            return None
+        doc_status = {d: ("skipped", manifest.documents[d][1]) for d in hashes}
+        report = IndexReport(problems=list(loaded.problems), skipped=len(hashes), failed=len(loaded.problems),
+                             files=_file_reports(loaded, doc_status, []), total_chunks=manifest.passages,
+                             total_documents=len(hashes))
+        report.seconds = time.perf_counter() - t0
+        return report
+
+    def _record_manifest(self, generation: str, doc_status: dict[str, tuple[str, int]],
+                         doc_hashes: dict[str, str], stored_docs: set[str], passages: int) -> None:
+        """Write the manifest of a finished run, when it describes the whole store (no document kept
+        only because its file failed to read this time: the next run must look at the store for it)."""
+        path = self._manifest_path
+        if path is None or not stored_docs <= set(doc_status):
+            return
+        write_manifest(path, Manifest(self.settings.collection, _chunking_signature(self.settings), generation,
+                                      {d: (doc_hashes[d], n) for d, (_, n) in doc_status.items()}, passages))
 
     def _expected_passages(self, loaded: Any, rebuild: bool) -> int:
         """About how many passages this run will embed, when it is known before opening the store: all
@@ -342,6 +395,8 @@ class Index:
 
     def _update_locked(self, loaded: Any, rebuild: bool, progress: ProgressCallback | None, t0: float) -> IndexReport:
         report = IndexReport(problems=list(loaded.problems))
+        if self._manifest_path is not None:
+            drop_manifest(self._manifest_path)  # written again only when this run finishes
         if rebuild:
             # Build beside the live collection and swap at the end, so the old index keeps answering
             # (and survives a crash) while the new one is embedded.
@@ -395,6 +450,7 @@ class Index:
             # No write, no BM25 rebuild, and the embedding model is never loaded (issue 12).
             report.total_chunks = len(stored["ids"])
             report.total_documents = len(existing)
+            self._record_manifest(generation, doc_status, doc_hashes, set(existing), len(stored["ids"]))
             report.seconds = time.perf_counter() - t0
             return report
 
@@ -418,17 +474,22 @@ class Index:
         # holds: the BM25 side is built from that instead of reading it all back. A Chroma server may
         # have other writers, so there it is always read back.
         fresh = not stored["ids"] and not self.settings.chroma_url
-        metas = self._rebuild_bm25(col, generation=uuid.uuid4().hex, rows=written if fresh else None)
+        new_generation = uuid.uuid4().hex
+        metas = self._rebuild_bm25(col, generation=new_generation, rows=written if fresh else None)
         if rebuild:
             self._drop(self.settings.collection)
             col.modify(name=self.settings.collection)
         report.total_chunks = len(metas)
-        report.total_documents = len({m["doc_id"] for m in metas})
+        stored_docs = {m["doc_id"] for m in metas}
+        report.total_documents = len(stored_docs)
+        self._record_manifest(new_generation, doc_status, doc_hashes, stored_docs, len(metas))
         report.seconds = time.perf_counter() - t0
         return report
 
     def _regroup(self, col: Any, doc_hashes: dict[str, str], texts: dict[str, str]) -> dict[str, str]:
         """Near-duplicate groups over every article that stays in the index (see rag/dedup.py)."""
+        from .dedup import SCHEME, SignatureCache, group_articles, signature
+
         cache = SignatureCache(self.settings.data_dir / f"minhash-{SCHEME}.json")
         signatures: dict[str, Any] = {}
         for doc_id, doc_hash in doc_hashes.items():

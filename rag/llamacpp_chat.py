@@ -18,7 +18,6 @@ It deliberately does not do tools, JSON mode or multimodal input.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import logging
@@ -35,12 +34,13 @@ from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage, Chat
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 from pydantic import ConfigDict, Field, PrivateAttr
 
+from .llamacpp_load import load_llama
+
 __all__ = ["LlamaCppChat", "STATE_MAGIC"]
 
 log = logging.getLogger(__name__)
 
 STATE_MAGIC = b"RAGKV001"  # file format of a saved prompt state: bump when the layout changes
-_PARAMS_LOCK = threading.Lock()  # `_model_params` swaps a module function: one model construction at a time
 _KEEP_STATES = 4  # saved prompt states kept per model (older ones are deleted): prompts change during development
 # Arguments of `create_chat_completion` a caller may set per call (`llm.bind(...)` or `invoke(..., stop=...)`).
 _CALL_OPTIONS = ("temperature", "max_tokens", "repeat_penalty", "seed", "logit_bias", "stop", "top_p", "top_k",
@@ -95,13 +95,9 @@ class LlamaCppChat(BaseChatModel):
 
     def model_post_init(self, context: Any, /) -> None:
         if self.client is None:
-            from llama_cpp import Llama
-
-            with _model_params(use_extra_bufts=self.repack):
-                self.client = Llama(model_path=self.model_path, n_ctx=self.n_ctx, n_batch=self.n_batch,
-                                    n_ubatch=self.n_ubatch, n_threads=self.n_threads,
-                                    n_threads_batch=self.n_threads_batch or self.n_threads,
-                                    flash_attn=self.flash_attn, seed=self.seed, verbose=False)
+            self.client = load_llama(self.model_path, n_ctx=self.n_ctx, n_batch=self.n_batch, n_ubatch=self.n_ubatch,
+                                     n_threads=self.n_threads, n_threads_batch=self.n_threads_batch,
+                                     flash_attn=self.flash_attn, repack=self.repack, seed=self.seed)
 
     @property
     def _llm_type(self) -> str:
@@ -247,31 +243,6 @@ class LlamaCppChat(BaseChatModel):
                         key=lambda p: p.stat().st_mtime, reverse=True)
         for old in others[_KEEP_STATES:]:
             old.unlink(missing_ok=True)
-
-
-@contextlib.contextmanager
-def _model_params(**fields: Any) -> Iterator[None]:
-    """Model-load parameters that `llama_cpp.Llama` does not take as arguments (e.g. `use_extra_bufts`).
-
-    `Llama.__init__` starts from `llama_model_default_params()`; for the duration of one construction
-    that function returns the defaults with `fields` set. Constructions go one at a time (a lock).
-    """
-    import llama_cpp.llama_cpp as api
-
-    with _PARAMS_LOCK:
-        defaults = api.llama_model_default_params
-
-        def patched() -> Any:
-            params = defaults()
-            for name, value in fields.items():
-                setattr(params, name, value)
-            return params
-
-        api.llama_model_default_params = patched
-        try:
-            yield
-        finally:
-            api.llama_model_default_params = defaults
 
 
 def _usage(usage: dict[str, int] | None) -> Any:

@@ -26,15 +26,17 @@ import os
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-from langchain_core.language_models.chat_models import BaseChatModel
-from langchain_core.runnables import Runnable
+from concurrent.futures import Future
+from typing import TYPE_CHECKING, Any
 
 from .errors import LLMUnreachableError, ModelChecksumError, ModelError
 from .settings import Settings
 
-__all__ = ["BundledModel", "BUNDLED_MODELS", "ensure_gguf", "make_chat_model", "model_label", "sha256_file",
+if TYPE_CHECKING:  # LangChain is imported where a chat model is made, not by importing this module
+    from langchain_core.language_models.chat_models import BaseChatModel
+    from langchain_core.runnables import Runnable
+
+__all__ = ["start_local_model", "BundledModel", "BUNDLED_MODELS", "ensure_gguf", "make_chat_model", "model_label", "sha256_file",
            "stamp_path", "answer_model"]
 
 log = logging.getLogger(__name__)
@@ -163,10 +165,10 @@ def model_label(settings: Settings) -> str:
     return f"{settings.llm_model} ({settings.llm_backend} at {settings.llm_base_url})"
 
 
-def make_chat_model(settings: Settings) -> BaseChatModel:
-    """The configured chat model, loaded and ready to stream."""
+def make_chat_model(settings: Settings, *, loading: Future[Any] | None = None) -> BaseChatModel:
+    """The configured chat model, loaded and ready to stream (`loading`: from `start_local_model`)."""
     if settings.llm_backend == "local":
-        return _local_model(settings)
+        return _local_model(settings, loading)
     if not settings.llm_base_url:
         raise ModelError(f"RAG_LLM_BACKEND={settings.llm_backend} needs RAG_LLM_BASE_URL (e.g. http://127.0.0.1:8080/v1).")
     _check_reachable(settings.llm_base_url)
@@ -221,22 +223,56 @@ def _check_reachable(url: str) -> None:
             f"The model server at {url} did not answer ({err.__class__.__name__}). Start it, or check RAG_LLM_BASE_URL.") from err
 
 
-def _local_model(settings: Settings) -> BaseChatModel:
-    from .llamacpp_chat import LlamaCppChat
+def _load_arguments(settings: Settings) -> dict[str, Any]:
+    """What `rag.llamacpp_load.load_llama` is given for the configured local model."""
+    return {"n_ctx": settings.llm_context, "n_threads": settings.llm_threads,
+            "n_threads_batch": settings.llm_threads_batch or settings.llm_threads, "n_batch": settings.llm_batch,
+            "n_ubatch": settings.llm_batch, "flash_attn": settings.llm_flash_attn, "repack": settings.llm_repack,
+            "seed": 0}
+
+
+def _load_client(settings: Settings) -> tuple[Path, Any]:
+    from .llamacpp_load import load_llama
 
     path = resolve_gguf(settings)
-    spec = BUNDLED_MODELS.get(settings.llm_model)
     try:
-        return LlamaCppChat(
-            model_path=str(path), n_ctx=settings.llm_context, n_threads=settings.llm_threads,
-            n_threads_batch=settings.llm_threads_batch or settings.llm_threads, n_batch=settings.llm_batch,
-            n_ubatch=settings.llm_batch, flash_attn=settings.llm_flash_attn, repack=settings.llm_repack,
-            max_tokens=settings.llm_max_tokens,
-            temperature=settings.llm_temperature, repeat_penalty=1.0, seed=0,
-            # A bundled model is identified by its verified sha256; a user's file by path, size and mtime.
-            model_id=spec.sha256 if spec else "", state_dir=settings.model_cache / "prompt-states")
+        return path, load_llama(str(path), **_load_arguments(settings))
     except Exception as err:  # llama.cpp reports load failures as ValueError/RuntimeError
         raise ModelError(f"llama.cpp could not load {path}: {err}. Delete it to re-assemble, or pick another model.") from err
+
+
+def start_local_model(settings: Settings) -> Future[Any] | None:
+    """Start loading the local model in a thread now; pass the result to `make_chat_model(loading=...)`.
+
+    For a command that will surely need the model (`rag ask`): llama.cpp maps the GGUF in C without
+    the GIL, so the load overlaps the ~0.7 s of Python imports that follow. Importing this module
+    imports nothing of LangChain, which is what makes starting this early worth it. None for a server
+    backend (nothing to load). A failure is raised when the result is used, not here.
+    """
+    if settings.llm_backend != "local":
+        return None
+    future: Future[Any] = Future()
+
+    def load() -> None:
+        try:
+            future.set_result(_load_client(settings))
+        except BaseException as err:  # noqa: BLE001 - handed to whoever waits for the model
+            future.set_exception(err)
+
+    threading.Thread(target=load, name="rag-llm-load", daemon=True).start()
+    return future
+
+
+def _local_model(settings: Settings, loading: Future[Any] | None = None) -> BaseChatModel:
+    from .llamacpp_chat import LlamaCppChat
+
+    path, client = loading.result() if loading is not None else _load_client(settings)
+    spec = BUNDLED_MODELS.get(settings.llm_model)
+    return LlamaCppChat(
+        model_path=str(path), client=client, **_load_arguments(settings), max_tokens=settings.llm_max_tokens,
+        temperature=settings.llm_temperature, repeat_penalty=1.0,
+        # A bundled model is identified by its verified sha256; a user's file by path, size and mtime.
+        model_id=spec.sha256 if spec else "", state_dir=settings.model_cache / "prompt-states")
 
 
 def answer_model(llm: BaseChatModel, settings: Settings, sentinel: str) -> Runnable[Any, Any]:

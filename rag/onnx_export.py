@@ -43,9 +43,10 @@ import threading
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
+if TYPE_CHECKING:
+    import numpy as np
 
 from .errors import ModelError
 
@@ -209,6 +210,8 @@ class OnnxEncoder:
 
     def _run(self, encoding: Any) -> np.ndarray:
         """Mean-pooled hidden state of one text (one run, no padding, so every token counts)."""
+        import numpy as np
+
         ids = np.asarray([encoding.ids], dtype=np.int64)
         feeds = {"input_ids": ids, "attention_mask": np.ones_like(ids), "token_type_ids": np.zeros_like(ids)}
         hidden = self.session.run(None, {k: v for k, v in feeds.items() if k in self._input_names})[0]
@@ -223,6 +226,9 @@ class OnnxEncoder:
     def encode(self, sentences: str | Sequence[str], batch_size: int = 64, normalize_embeddings: bool = True,
                convert_to_numpy: bool = True, show_progress_bar: bool = False, **_: Any) -> np.ndarray:
         """Vectors of `sentences`, in their order. `batch_size` is accepted for compatibility and unused."""
+        # numpy on use, not on import: `rag index` reads EXPORT_VERSION from here for an unchanged corpus.
+        import numpy as np
+
         single = isinstance(sentences, str)
         texts = [sentences] if single else list(sentences)
         out = np.zeros((len(texts), self.dimension), dtype=np.float32)

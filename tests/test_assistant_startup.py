@@ -18,16 +18,16 @@ from rag.errors import ModelError
 @pytest.fixture
 def loaded_in(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """The names of the threads the model was loaded in, in order."""
-    import rag.assistant
+    import rag.models
 
     names: list[str] = []
-    real = rag.assistant.make_chat_model
+    real = rag.models._load_client
 
     def recording(settings: Settings) -> Any:
         names.append(threading.current_thread().name)
         return real(settings)
 
-    monkeypatch.setattr(rag.assistant, "make_chat_model", recording)
+    monkeypatch.setattr(rag.models, "_load_client", recording)
     return names
 
 
@@ -56,3 +56,25 @@ def test_without_background_loading_the_model_loads_in_the_callers_thread(seed_i
     with pytest.raises(ModelError):
         assistant.ask("What did Fico claim to have seen?")
     assert loaded_in == [threading.current_thread().name]
+
+
+@pytest.mark.slow
+def test_a_load_started_before_the_assistant_existed_is_the_one_used(seed_index_dir: Path,
+                                                                      loaded_in: list[str]) -> None:
+    from rag.models import start_local_model
+
+    settings = Settings(data_dir=seed_index_dir)
+    loading = start_local_model(settings)  # what `rag ask` does before importing the assistant
+    answer = Assistant(settings, loading=loading).ask("What did Fico claim to have seen?")
+    assert loaded_in == ["rag-llm-load"]
+    assert "NATO" in answer.text and answer.citations
+
+
+def test_the_model_loader_imports_nothing_of_langchain() -> None:
+    """Why `rag ask` can start the load first: importing it costs nothing the load could overlap."""
+    import subprocess
+    import sys
+
+    code = "import sys, rag.models, rag.llamacpp_load; print(sorted(m for m in sys.modules if m.startswith('langchain')))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"

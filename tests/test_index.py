@@ -219,3 +219,57 @@ def test_an_articles_text_is_rebuilt_from_its_passages(tmp_path) -> None:
     assistant.index(folder)
     rebuilt = assistant.article_text("a.txt")
     assert rebuilt.split() == text.split()
+
+
+def test_an_unchanged_run_is_recognised_without_opening_chroma(corpus: Path) -> None:
+    first = Assistant(Settings()).index(corpus)
+    fresh = Index(Settings())  # a new `rag index` process
+    report = fresh.update(corpus)
+    assert (report.added, report.updated, report.skipped, report.deleted) == (0, 0, 3, 0)
+    assert (report.total_documents, report.total_chunks) == (3, first.total_chunks)
+    assert [f.status for f in report.files] == ["skipped"] * 3
+    assert fresh._client is None and fresh.embedder._model is None  # neither Chroma nor the model opened
+
+
+def test_a_changed_file_is_reindexed_although_a_manifest_exists(assistant: Assistant, corpus: Path) -> None:
+    assistant.index(corpus)
+    (corpus / "b.txt").write_text("The harbour stays closed. Ferries are cancelled until further notice.")
+    fresh = Assistant(Settings())
+    report = fresh.index(corpus)
+    assert (report.updated, report.skipped) == (1, 2)
+    assert "cancelled" in fresh.store.passages_of("b.txt")[0][0]
+    again = Index(Settings()).update(corpus)  # and that run left a manifest of its own result
+    assert (again.updated, again.skipped, again.total_chunks) == (0, 3, report.total_chunks)
+
+
+def test_a_run_that_dies_mid_write_leaves_no_manifest_to_trust(corpus: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    Assistant(Settings()).index(corpus)
+    (corpus / "c.txt").write_text("The council rejected the library. Construction will not start.")
+
+    def crash(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("killed")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(Index, "_write", crash)
+        with pytest.raises(RuntimeError):
+            Assistant(Settings()).index(corpus)
+    assert not list(Settings().data_dir.glob("*.manifest.json"))
+    report = Assistant(Settings()).index(corpus)  # the full path finishes the change
+    assert (report.updated, report.skipped) == (1, 2)
+
+
+def test_a_settings_change_that_reshapes_passages_is_not_taken_for_unchanged(corpus: Path) -> None:
+    Assistant(Settings()).index(corpus)
+    report = Index(Settings(chunk_size=150)).update(corpus)
+    assert report.updated == 3 and report.skipped == 0
+
+
+def test_a_file_kept_only_because_it_failed_to_read_leaves_the_full_path_on(corpus: Path) -> None:
+    Assistant(Settings()).index(corpus)
+    (corpus / "b.txt").write_bytes(b"\x00\x00binary now")
+    first = Assistant(Settings()).index(corpus)
+    store = Index(Settings())
+    second = store.update(corpus)
+    # The store still holds b.txt's old passages, which no manifest of this corpus could describe.
+    assert store._client is not None
+    assert (first.failed, second.failed, second.deleted, second.total_documents) == (1, 1, 0, 3)

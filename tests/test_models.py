@@ -168,7 +168,7 @@ def test_a_saved_prompt_state_belongs_to_one_weight_layout() -> None:
 def test_model_load_parameters_are_set_for_one_construction_only() -> None:
     import llama_cpp.llama_cpp as api
 
-    from rag.llamacpp_chat import _model_params
+    from rag.llamacpp_load import model_params as _model_params
 
     with _model_params(use_extra_bufts=False):
         assert api.llama_model_default_params().use_extra_bufts is False

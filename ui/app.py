@@ -557,5 +557,8 @@ def serve(settings: Settings | None = None, host: str | None = None, port: int |
     threading.Thread(target=warm_up, name="rag-warm-up", daemon=True).start()
     url = launch(demo, settings, host, port, block=False, quiet=True)  # quiet: no "set share=True" hint
     login = " (login required)" if settings.auth_user else ""
-    print(f"Chat page on {url}{login}. API: /ask. Ctrl+C to stop.", flush=True)
+    from rag.llamacpp_load import output_visible
+
+    with output_visible():  # the warm-up may be loading the model, which hides stdout meanwhile
+        print(f"Chat page on {url}{login}. API: /ask. Ctrl+C to stop.", flush=True)
     demo.block_thread()
