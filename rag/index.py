@@ -361,7 +361,7 @@ class Index:
         None when the manifest cannot say so and the full path must look at the store."""
         path = self._manifest_path
         manifest = read_manifest(path) if path is not None else None
-        if manifest is None:
+        if manifest is None or not (self.settings.chroma_dir / "chroma.sqlite3").is_file():
             return None
         signature = _chunking_signature(self.settings)
         hashes = {doc.doc_id: _doc_hash(doc, signature) for doc in loaded.documents}

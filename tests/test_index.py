@@ -273,3 +273,16 @@ def test_a_file_kept_only_because_it_failed_to_read_leaves_the_full_path_on(corp
     # The store still holds b.txt's old passages, which no manifest of this corpus could describe.
     assert store._client is not None
     assert (first.failed, second.failed, second.deleted, second.total_documents) == (1, 1, 0, 3)
+
+
+def test_a_store_deleted_under_its_manifest_is_built_again(corpus: Path) -> None:
+    import json
+    import subprocess
+    import sys
+
+    Assistant(Settings()).index(corpus)
+    shutil.rmtree(Settings().chroma_dir)
+    # A new process, as the user runs it (Chroma caches an opened store per process).
+    out = subprocess.run([sys.executable, "-m", "rag.cli", "index", str(corpus), "--json", "--quiet"],
+                         capture_output=True, text=True, check=True).stdout
+    assert json.loads(out)["added"] == 3
