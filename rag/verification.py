@@ -68,6 +68,7 @@ _MAGNITUDES = {"k": "thousand", "m": "million", "mn": "million", "bn": "billion"
 _MAGNITUDE = re.compile(r"(\d[\d,.]*)(k|mn?|bn?|trn?|thousand|million|billion|trillion)")
 _NUMBER_AND_UNIT = re.compile(r"\b(\d[\d,.]*)\s+([a-z](?:\.?[a-z]){0,2})(?![\w-])\.?")
 # Statements about what the evidence lacks (a partial answer naming its gap).
+_WORDLIKE = re.compile(r"[^\W_]")  # a letter or a digit
 _ABSENCE = re.compile(
     r"\b(?:do(?:es)?n[o']?t|do(?:es)? not|did not|didn't)\s+(?:say|mention|give|specify|state|provide|include|"
     r"report|reveal|explain|indicate|name|list)\b|\bno (?:information|details?|mention|date|figure|reason)\b|"
@@ -282,7 +283,9 @@ class VerificationPolicy:
     def verify(self, text: str, evidence: Evidence, question: str = "") -> Verified:
         blocks = {b.n: b for b in evidence.blocks}
         pieces = [(text[s:e], text[max(0, s - 1):s]) for s, e in split_sentences(text)]
-        pieces = [(p, sep) for p, sep in pieces if strip_citations(p).strip(" -*•")]
+        # A piece with no word in it (",,, [1][3]": punctuation the model left between citations) claims
+        # nothing; read after the question, it would even pass the meaning check on the question's words.
+        pieces = [(p, sep) for p, sep in pieces if _WORDLIKE.search(strip_citations(p))]
         claims = [strip_citations(p).lstrip("-*• ").strip() for p, _ in pieces]
         meant = [claim_text(c, question, self.with_question) for c in claims]
         vectors = np.asarray(self.embed(meant), dtype=np.float32) if claims else np.zeros((0, 384))

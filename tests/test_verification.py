@@ -253,3 +253,13 @@ def test_an_initialism_is_not_the_same_word_in_lower_case() -> None:
     assert missing_names("Talks with the US ended.", "He told us the talks ended.") == ["US"]
     assert missing_names("Talks with the US ended.", "Talks with the United States ended.") == []
     assert missing_names("The polls close at 8 PM.", "Polls close at 8 p.m. on Tuesday.") == []
+
+
+def test_punctuation_left_between_citations_is_not_a_claim(embed) -> None:
+    question = "What did Umerov request?"
+    evidence = _evidence(embed, question)
+    n = next(b.n for b in evidence.blocks if b.citation.doc_id == "d2")
+    verified = VerificationPolicy(embed, min_support_similarity=0.5).verify(
+        f"Umerov requested more ammunition and air defence systems [{n}].\n\n,,, [1][{n}]", evidence, question)
+    assert verified.text == f"Umerov requested more ammunition and air defence systems [{n}]."
+    assert [s["text"] for s in verified.sentences] == ["Umerov requested more ammunition and air defence systems."]
