@@ -73,9 +73,10 @@ def test_indexing_hostile_files_through_the_cli_reports_them_without_traceback(h
     assert "skipped binary.txt: looks like a binary file" in result.stderr
     assert "skipped latin1-name-\\xe9.txt" in result.stderr
     assert "1 added" in result.stdout and "10 failed" in result.stdout
-    # nothing but the index's own files (the MinHash signatures are the near-duplicate grouping's cache)
-    assert sorted(p.name for p in (tmp_path / "data").iterdir()) == ["bm25", "chroma", "index.lock",
-                                                                      "minhash-affine32.json"]
+    # nothing but the index's own files (the MinHash signatures are the near-duplicate grouping's cache,
+    # the manifest the record of this run: rag/manifest.py)
+    assert sorted(p.name for p in (tmp_path / "data").iterdir()) == ["articles.manifest.json", "bm25", "chroma",
+                                                                      "index.lock", "minhash-affine32.json"]
 
 
 @pytest.mark.parametrize("name, saved", [
