@@ -57,6 +57,7 @@ def _logsumexp(values: list[float]) -> float:
 def self_check(corpus: str, questions: str, results: str) -> dict[str, Any]:
     settings = eval_settings(corpus, Settings())
     finder = Assistant(settings, llm=FakeListChatModel(responses=["NOT FOUND"]))
+    finder.index(corpus)  # the evaluation index `rag eval qa` keeps (built here if it is not yet)
     llm = make_chat_model(settings)
     client = llm.client
     yes = sorted({t for w in ("yes", "Yes", " yes", " Yes") for t in llm.token_ids(w)[:1]})
