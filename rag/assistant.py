@@ -54,7 +54,7 @@ class Assistant:
             with self._chain_lock:
                 if self._chain is None:
                     if self._llm is None:
-                        self._llm = make_chat_model(self.settings, loading=self._loading)
+                        self._llm = self._make_llm()
                     self._chain = AnswerChain(self.retriever, self._llm, self.settings, self.model_name,
                                               serialize=self.settings.llm_backend == "local")
         return self._chain
@@ -73,7 +73,13 @@ class Assistant:
             if self._loading is None:
                 self._loading = start_local_model(self.settings)
             self.retriever.search(question, self.settings.top_k)
-            self._llm = make_chat_model(self.settings, loading=self._loading)
+            self._llm = self._make_llm()
+
+    def _make_llm(self) -> BaseChatModel:
+        """The configured chat model, from the load in progress if there is one. A load that failed is
+        forgotten, so that the next question (a server's, after the user fixed the file) loads again."""
+        loading, self._loading = self._loading, None
+        return make_chat_model(self.settings, loading=loading)
 
     def warm_up(self) -> None:
         """Load the embedding model and the LLM now rather than on the first question."""

@@ -24,9 +24,9 @@ import json
 import logging
 import os
 import threading
+from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
-from concurrent.futures import Future
 from typing import TYPE_CHECKING, Any
 
 from .errors import LLMUnreachableError, ModelChecksumError, ModelError
@@ -36,8 +36,8 @@ if TYPE_CHECKING:  # LangChain is imported where a chat model is made, not by im
     from langchain_core.language_models.chat_models import BaseChatModel
     from langchain_core.runnables import Runnable
 
-__all__ = ["start_local_model", "BundledModel", "BUNDLED_MODELS", "ensure_gguf", "make_chat_model", "model_label", "sha256_file",
-           "stamp_path", "answer_model"]
+__all__ = ["BundledModel", "BUNDLED_MODELS", "ensure_gguf", "make_chat_model", "model_label", "sha256_file",
+           "stamp_path", "answer_model", "start_local_model"]
 
 log = logging.getLogger(__name__)
 

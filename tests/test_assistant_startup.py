@@ -78,3 +78,17 @@ def test_the_model_loader_imports_nothing_of_langchain() -> None:
     code = "import sys, rag.models, rag.llamacpp_load; print(sorted(m for m in sys.modules if m.startswith('langchain')))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+@pytest.mark.slow
+def test_a_model_that_failed_to_load_is_loaded_again_on_the_next_question(seed_index_dir: Path, tmp_path: Path) -> None:
+    """A server keeps running after a failed load; once the file is there, the next question loads it."""
+    from rag.models import BUNDLED_MODELS, ensure_gguf
+
+    later = tmp_path / "later.gguf"
+    assistant = Assistant(Settings(data_dir=seed_index_dir, llm_model=str(later)))
+    with pytest.raises(ModelError, match="later.gguf"):
+        assistant.ask("What did Fico claim to have seen?")
+    later.symlink_to(ensure_gguf(BUNDLED_MODELS["qwen2.5-coder-1.5b"], Settings().model_cache))
+    answer = assistant.ask("What did Fico claim to have seen?")
+    assert "NATO" in answer.text and answer.citations
