@@ -339,13 +339,16 @@ class Index:
             raise IndexBusyError(
                 f"Another `rag index` is running on {self.settings.data_dir}; wait for it to finish and run again.") from err
         try:
-            unchanged = None if rebuild else self._unchanged_by_manifest(loaded, t0)
+            # Each document's hash, computed once for both paths (in the order of loaded.documents).
+            signature = _chunking_signature(self.settings)
+            hashes = [_doc_hash(doc, signature) for doc in loaded.documents]
+            unchanged = None if rebuild else self._unchanged_by_manifest(loaded, hashes, t0)
             if unchanged is not None:
                 return unchanged
             expected = self._expected_passages(loaded, rebuild)
             if expected:
                 self.embedder.start_workers(expected)
-            return self._update_locked(loaded, rebuild, progress, t0)
+            return self._update_locked(loaded, hashes, rebuild, progress, t0)
         finally:
             if self._embedder is not None:
                 self._embedder.stop_workers()
@@ -356,17 +359,17 @@ class Index:
         """Where the local store's manifest lives (rag/manifest.py); None for a Chroma server."""
         return None if self.settings.chroma_url else self.settings.data_dir / f"{self.settings.collection}.manifest.json"
 
-    def _unchanged_by_manifest(self, loaded: Any, t0: float) -> IndexReport | None:
+    def _unchanged_by_manifest(self, loaded: Any, doc_hashes: list[str], t0: float) -> IndexReport | None:
         """The report of an unchanged corpus, decided from the manifest alone (no Chroma, no model);
         None when the manifest cannot say so and the full path must look at the store."""
         path = self._manifest_path
         manifest = read_manifest(path) if path is not None else None
         if manifest is None or not (self.settings.chroma_dir / "chroma.sqlite3").is_file():
             return None
-        signature = _chunking_signature(self.settings)
-        hashes = {doc.doc_id: _doc_hash(doc, signature) for doc in loaded.documents}
+        hashes = {doc.doc_id: h for doc, h in zip(loaded.documents, doc_hashes)}
         if len(hashes) != len(loaded.documents) or not manifest.matches(
-                self.settings.collection, signature, _bm25_generation(self.settings.bm25_dir), hashes):
+                self.settings.collection, _chunking_signature(self.settings), _bm25_generation(self.settings.bm25_dir),
+                hashes):
             return None
         doc_status = {d: ("skipped", manifest.documents[d][1]) for d in hashes}
         report = IndexReport(problems=list(loaded.problems), skipped=len(hashes), failed=len(loaded.problems),
@@ -393,7 +396,8 @@ class Index:
             return 0
         return sum(len(doc.text) for doc in loaded.documents) // self.settings.chunk_size
 
-    def _update_locked(self, loaded: Any, rebuild: bool, progress: ProgressCallback | None, t0: float) -> IndexReport:
+    def _update_locked(self, loaded: Any, hashes: list[str], rebuild: bool, progress: ProgressCallback | None,
+                       t0: float) -> IndexReport:
         report = IndexReport(problems=list(loaded.problems))
         if self._manifest_path is not None:
             drop_manifest(self._manifest_path)  # written again only when this run finishes
@@ -405,7 +409,6 @@ class Index:
         else:
             col = self._collection(create=True)
 
-        signature = _chunking_signature(self.settings)
         existing: dict[str, dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
         expected: dict[tuple[str, str], int] = {}
         stored = _get_all(col, ["metadatas"])
@@ -418,8 +421,7 @@ class Index:
         texts: dict[str, str] = {}
         to_write: list[tuple[Chunk, str, int]] = []
         stale: list[str] = []
-        for doc in loaded.documents:
-            doc_hash = _doc_hash(doc, signature)
+        for doc, doc_hash in zip(loaded.documents, hashes):
             old = existing.get(doc.doc_id, {})
             if doc.doc_id in doc_status:  # duplicate id in the corpus: first one wins
                 report.problems.append(FileProblem(doc.source, f"duplicate document id {doc.doc_id!r}; skipped"))
