@@ -58,17 +58,66 @@ _lock = threading.Lock()
 _loaded: dict[tuple[str, str], OnnxEncoder] = {}
 
 
-def _fingerprint(model_path: Path) -> str:
+_FINGERPRINTED = ("config.json", "model.safetensors", "pytorch_model.bin", "1_Pooling/config.json")
+
+
+def _fingerprint(model_path: Path, cache_dir: Path | None = None) -> str:
+    """Content hash of the model files the export depends on (with the recipe and onnxruntime version).
+
+    Hashing the 90 MB of weights took ~0.14 s of every process that embeds (every `rag ask`), so the
+    result is remembered in `cache_dir/onnx/fingerprints.json` next to each file's size, mtime and
+    inode (`_remembered_fingerprint`); any change to a file changes one of those and it is hashed again.
+    """
     import onnxruntime
 
+    memo = Path(cache_dir) / "onnx" / "fingerprints.json" if cache_dir is not None else None
+    files = [model_path / name for name in _FINGERPRINTED if (model_path / name).is_file()]
+    identity = {"recipe": EXPORT_VERSION, "onnxruntime": onnxruntime.__version__,
+                "files": {str(path.resolve()): _file_identity(path) for path in files}}
+    known = _remembered_fingerprint(memo, identity) if memo is not None else None
+    if known:
+        return known
     digest = hashlib.sha256(f"{EXPORT_VERSION}\x00{onnxruntime.__version__}".encode())
-    for name in ("config.json", "model.safetensors", "pytorch_model.bin", "1_Pooling/config.json"):
-        path = model_path / name
-        if path.is_file():
-            with path.open("rb") as fh:
-                for block in iter(lambda: fh.read(1 << 20), b""):
-                    digest.update(block)
-    return digest.hexdigest()[:16]
+    for path in files:
+        with path.open("rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                digest.update(block)
+    fingerprint = digest.hexdigest()[:16]
+    if memo is not None:
+        _remember_fingerprint(memo, identity, fingerprint)
+    return fingerprint
+
+
+def _file_identity(path: Path) -> list[int]:
+    st = path.stat()
+    return [st.st_size, st.st_mtime_ns, st.st_ino]
+
+
+def _remembered_fingerprint(memo: Path, identity: dict[str, Any]) -> str | None:
+    """The fingerprint recorded for exactly these files (same size, mtime, inode), if any."""
+    try:
+        for record in json.loads(memo.read_text(encoding="utf-8")):
+            if isinstance(record, dict) and record.get("identity") == identity:
+                return str(record["fingerprint"])
+    except (OSError, ValueError, TypeError, KeyError):
+        pass
+    return None
+
+
+def _remember_fingerprint(memo: Path, identity: dict[str, Any], fingerprint: str) -> None:
+    try:
+        records = json.loads(memo.read_text(encoding="utf-8"))
+        records = [r for r in records if set(r["identity"]["files"]) != set(identity["files"])]  # same model: replaced
+    except (OSError, ValueError, TypeError, KeyError):
+        records = []
+    records = [*records[-7:], {"identity": identity, "fingerprint": fingerprint}]  # a few models at most
+    tmp = memo.with_name(f"{memo.name}.tmp-{os.getpid()}-{threading.get_ident()}")
+    try:
+        memo.parent.mkdir(parents=True, exist_ok=True)
+        tmp.write_text(json.dumps(records), encoding="utf-8")
+        os.replace(tmp, memo)
+    except OSError:  # a read-only cache still works: the files are hashed in every process
+        tmp.unlink(missing_ok=True)
 
 
 def _pooling_is_mean(model_path: Path) -> bool:
@@ -155,7 +204,7 @@ def export_int8(model_path: Path | str, cache_dir: Path | str) -> Path:
     if not (model_path / "config.json").is_file():
         raise ModelError(f"{model_path} is not a transformers model folder (no config.json); "
                          "set RAG_EMBEDDING_MODEL to a sentence-transformers folder or RAG_EMBEDDING_BACKEND=torch.")
-    folder = Path(cache_dir) / "onnx" / f"{model_path.name}-{_fingerprint(model_path)}"
+    folder = Path(cache_dir) / "onnx" / f"{model_path.name}-{_fingerprint(model_path, Path(cache_dir))}"
     final = folder / "model-int8.onnx"
     if final.is_file():
         return final

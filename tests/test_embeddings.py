@@ -126,3 +126,27 @@ def test_passages_without_titles_or_with_weight_zero_are_their_plain_vectors() -
     assert titled.embed_passages([], []) == []
     with pytest.raises(ValueError):
         titled.embed_passages(texts, ["one title"])
+
+
+def test_the_model_fingerprint_is_remembered_until_a_file_changes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from rag import onnx_export
+
+    model, cache = tmp_path / "model", tmp_path / "cache"
+    model.mkdir()
+    (model / "config.json").write_text('{"hidden_size": 4}')
+    (model / "model.safetensors").write_bytes(b"weights" * 1000)
+    first = onnx_export._fingerprint(model, cache)
+    assert (cache / "onnx" / "fingerprints.json").is_file()
+
+    hashed: list[Path] = []
+    real_open = Path.open
+    monkeypatch.setattr(Path, "open", lambda self, *a, **k: (hashed.append(self), real_open(self, *a, **k))[1])
+    assert onnx_export._fingerprint(model, cache) == first
+    assert not [p for p in hashed if model in p.parents], "an unchanged model is not read again"
+
+    (model / "model.safetensors").write_bytes(b"other weights" * 1000)  # new size and mtime
+    second = onnx_export._fingerprint(model, cache)
+    assert second != first and model / "model.safetensors" in hashed
+    assert second == onnx_export._fingerprint(model, None)  # the memo only saves time, never changes the answer
+    (cache / "onnx" / "fingerprints.json").write_text("not json")  # a damaged memo: hash again, no error
+    assert onnx_export._fingerprint(model, cache) == second
