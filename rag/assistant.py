@@ -65,14 +65,16 @@ class Assistant:
         A first question needs the LLM (mapping the GGUF, ~0.3 s) and the embedding model, Chroma and
         BM25 (~0.4 s): independent work, and llama.cpp loads in C without holding the GIL, so on two
         cores the two overlap. The search only loads what the answer's own search then finds ready.
-        A load the caller started earlier (`loading`, e.g. `rag ask` before its imports) is used as is.
+        A load the caller started earlier (`loading`, e.g. `rag ask` before its imports) is used as is,
+        without the search: the imports already overlapped it.
         """
         with self._chain_lock:  # a server's warm-up thread may be loading it already: load once
             if self._llm is not None:
                 return
             if self._loading is None:
                 self._loading = start_local_model(self.settings)
-            self.retriever.search(question, self.settings.top_k)
+                self.retriever.search(question, self.settings.top_k)
+            # else: loading since before the imports (`rag ask`): a search here would only be repeated by the chain
             self._llm = self._make_llm()
 
     def _make_llm(self) -> BaseChatModel:

@@ -59,15 +59,21 @@ def test_without_background_loading_the_model_loads_in_the_callers_thread(seed_i
 
 
 @pytest.mark.slow
-def test_a_load_started_before_the_assistant_existed_is_the_one_used(seed_index_dir: Path,
-                                                                      loaded_in: list[str]) -> None:
+def test_a_load_started_before_the_assistant_existed_is_the_one_used(seed_index_dir: Path, loaded_in: list[str],
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
     from rag.models import start_local_model
 
     settings = Settings(data_dir=seed_index_dir)
     loading = start_local_model(settings)  # what `rag ask` does before importing the assistant
-    answer = Assistant(settings, loading=loading).ask("What did Fico claim to have seen?")
+    assistant = Assistant(settings, loading=loading)
+    searched: list[str] = []
+    real_search = type(assistant.retriever).search
+    monkeypatch.setattr(type(assistant.retriever), "search",
+                        lambda self, query, *a, **k: (searched.append(query), real_search(self, query, *a, **k))[1])
+    answer = assistant.ask("What did Fico claim to have seen?")
     assert loaded_in == ["rag-llm-load"]
     assert "NATO" in answer.text and answer.citations
+    assert searched == ["What did Fico claim to have seen?"], "no warm-up search: the load already overlapped the imports"
 
 
 def test_the_model_loader_imports_nothing_of_langchain() -> None:
