@@ -106,6 +106,20 @@ def newer_first(ranked: list[str], fused: dict[str, float], keys: Keys, ratio: f
     return pool + rest
 
 
+def newest_first_ranking(rankings: list[tuple[list[str], float]], keys: Keys, rrf_k: int) -> list[str]:
+    """The dated candidates of `rankings`, newest article first (ties: as relevance fusion orders them).
+
+    Fused with the relevance rankings at the `recency_weight` setting. Reason: a news question that names
+    no time is about the latest ("Who won the Stanley Cup?"); a collection holds older reports of the
+    same kind of event, and between two about equally relevant passages the newer one is the better bet.
+    A weak vote, not a filter: an old passage that both retrievers rank far higher still wins.
+    """
+    relevance = rrf_fuse(rankings, rrf_k)
+    dated = [cid for cid in relevance if keys.get(cid, {}).get("date_int")]
+    dated.sort(key=lambda cid: (-int(keys[cid]["date_int"]), -relevance[cid]))
+    return dated
+
+
 class HybridRetriever(BaseRetriever):
     """A LangChain retriever over an `Index`; `k` passages come back, best first."""
 
@@ -136,6 +150,8 @@ class HybridRetriever(BaseRetriever):
             rankings.append((self._dense_ids(query_vec, depth, col, filters, keys), s.dense_weight))
         if s.retrieval_mode in ("hybrid", "bm25"):
             rankings.append((self._bm25_ids(query, depth, col, filters, keys), s.bm25_weight))
+        if s.recency_weight and not filters.prefer_recent:
+            rankings.append((newest_first_ranking(rankings, keys, s.rrf_k), s.recency_weight))
         fused = rrf_fuse(rankings, s.rrf_k)
         ranked = sorted(fused, key=fused.__getitem__, reverse=True)
         if filters.prefer_recent:
