@@ -83,7 +83,7 @@ class Settings(BaseSettings):
     rrf_k: int = Field(60, ge=1, description="Reciprocal-rank-fusion constant.")
     bm25_weight: float = Field(1.0, ge=0)
     dense_weight: float = Field(1.0, ge=0)
-    recency_weight: float = Field(0.5, ge=0, description="Weight of a newest-first ranking of the candidates in the fusion (0: off; each retriever has 1); see retrieval.newest_first_ranking.")
+    recency_weight: float = Field(0.0, ge=0, description="Weight of a newest-first ranking of the candidates in the fusion (0: off; each retriever has 1); see retrieval.newest_first_ranking.")
     top_k: int = Field(6, ge=1, le=20, description="Passages retrieved per question; their most relevant sentences become the evidence.")
     # Passages of one article are different parts of its story, not copies (copies are always skipped):
     # 1 gives k distinct stories; no limit lets the one article that answers fill the places.
