@@ -37,7 +37,7 @@ if TYPE_CHECKING:  # LangChain is imported where a chat model is made, not by im
     from langchain_core.runnables import Runnable
 
 __all__ = ["BundledModel", "BUNDLED_MODELS", "ensure_gguf", "make_chat_model", "model_label", "sha256_file",
-           "stamp_path", "answer_model", "start_local_model"]
+           "stamp_path", "answer_model", "start_local_model", "file_identity"]
 
 log = logging.getLogger(__name__)
 
@@ -90,13 +90,14 @@ def stamp_path(gguf: Path) -> Path:
     return gguf.with_name(gguf.name + ".verified.json")
 
 
-def _file_identity(path: Path) -> dict[str, int]:
+def file_identity(path: Path) -> dict[str, int]:
+    """Size, mtime, ctime and inode: any write to or replacement of the file changes one of them."""
     st = path.stat()
     return {"size": st.st_size, "mtime_ns": st.st_mtime_ns, "ctime_ns": st.st_ctime_ns, "inode": st.st_ino}
 
 
 def _write_stamp(path: Path, sha256: str) -> None:
-    record = {**_file_identity(path), "sha256": sha256}
+    record = {**file_identity(path), "sha256": sha256}
     tmp = stamp_path(path).with_suffix(f".tmp-{os.getpid()}")
     try:
         tmp.write_text(json.dumps(record), encoding="utf-8")
@@ -111,7 +112,7 @@ def _stamp_matches(path: Path, sha256: str) -> bool:
     try:
         record = json.loads(stamp_path(path).read_text(encoding="utf-8"))
         return isinstance(record, dict) and record.get("sha256") == sha256 and all(
-            record.get(key) == value for key, value in _file_identity(path).items())
+            record.get(key) == value for key, value in file_identity(path).items())
     except (OSError, ValueError):
         return False
 

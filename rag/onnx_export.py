@@ -65,15 +65,17 @@ def _fingerprint(model_path: Path, cache_dir: Path | None = None) -> str:
     """Content hash of the model files the export depends on (with the recipe and onnxruntime version).
 
     Hashing the 90 MB of weights took ~0.14 s of every process that embeds (every `rag ask`), so the
-    result is remembered in `cache_dir/onnx/fingerprints.json` next to each file's size, mtime and
-    inode (`_remembered_fingerprint`); any change to a file changes one of those and it is hashed again.
+    result is remembered in `cache_dir/onnx/fingerprints.json` next to each file's size, mtime, ctime
+    and inode (`_remembered_fingerprint`); any change to a file changes one of those and it is hashed again.
     """
     import onnxruntime
+
+    from .models import file_identity  # the GGUF's verified-stamp check uses the same identity
 
     memo = Path(cache_dir) / "onnx" / "fingerprints.json" if cache_dir is not None else None
     files = [model_path / name for name in _FINGERPRINTED if (model_path / name).is_file()]
     identity = {"recipe": EXPORT_VERSION, "onnxruntime": onnxruntime.__version__,
-                "files": {str(path.resolve()): _file_identity(path) for path in files}}
+                "files": {str(path.resolve()): file_identity(path) for path in files}}
     known = _remembered_fingerprint(memo, identity) if memo is not None else None
     if known:
         return known
@@ -88,13 +90,8 @@ def _fingerprint(model_path: Path, cache_dir: Path | None = None) -> str:
     return fingerprint
 
 
-def _file_identity(path: Path) -> list[int]:
-    st = path.stat()
-    return [st.st_size, st.st_mtime_ns, st.st_ino]
-
-
 def _remembered_fingerprint(memo: Path, identity: dict[str, Any]) -> str | None:
-    """The fingerprint recorded for exactly these files (same size, mtime, inode), if any."""
+    """The fingerprint recorded for exactly these files (same size, mtime, ctime, inode), if any."""
     try:
         for record in json.loads(memo.read_text(encoding="utf-8")):
             if isinstance(record, dict) and record.get("identity") == identity:
