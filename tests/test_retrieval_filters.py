@@ -143,12 +143,12 @@ def test_a_bad_date_is_a_clear_error() -> None:
 
 
 def test_the_newest_first_ranking_orders_dated_candidates_by_date_then_relevance() -> None:
-    from rag.retrieval import newest_first_ranking
+    from rag.retrieval import newest_first_ranking, rrf_fuse
 
     keys = {"old": {"date_int": 20200101}, "new-a": {"date_int": 20250301}, "new-b": {"date_int": 20250301},
             "undated": {}}
     rankings = [(["old", "new-b", "undated", "new-a"], 1.0), (["new-b", "old", "new-a"], 1.0)]
-    assert newest_first_ranking(rankings, keys, 60) == ["new-b", "new-a", "old"]  # undated: no vote
+    assert newest_first_ranking(rrf_fuse(rankings, 60), keys) == ["new-b", "new-a", "old"]  # undated: no vote
 
 
 def test_a_question_without_a_time_leans_to_the_newer_of_two_matching_articles(corpus: Path) -> None:
