@@ -342,7 +342,7 @@ class Index:
             # Each document's hash, computed once for both paths (in the order of loaded.documents).
             signature = _chunking_signature(self.settings)
             hashes = [_doc_hash(doc, signature) for doc in loaded.documents]
-            unchanged = None if rebuild else self._unchanged_by_manifest(loaded, hashes, t0)
+            unchanged = None if rebuild else self._unchanged_by_manifest(loaded, hashes, signature, t0)
             if unchanged is not None:
                 return unchanged
             expected = self._expected_passages(loaded, rebuild)
@@ -359,7 +359,8 @@ class Index:
         """Where the local store's manifest lives (rag/manifest.py); None for a Chroma server."""
         return None if self.settings.chroma_url else self.settings.data_dir / f"{self.settings.collection}.manifest.json"
 
-    def _unchanged_by_manifest(self, loaded: Any, doc_hashes: list[str], t0: float) -> IndexReport | None:
+    def _unchanged_by_manifest(self, loaded: Any, doc_hashes: list[str], signature: str,
+                               t0: float) -> IndexReport | None:
         """The report of an unchanged corpus, decided from the manifest alone (no Chroma, no model);
         None when the manifest cannot say so and the full path must look at the store."""
         path = self._manifest_path
@@ -368,8 +369,7 @@ class Index:
             return None
         hashes = {doc.doc_id: h for doc, h in zip(loaded.documents, doc_hashes)}
         if len(hashes) != len(loaded.documents) or not manifest.matches(
-                self.settings.collection, _chunking_signature(self.settings), _bm25_generation(self.settings.bm25_dir),
-                hashes):
+                self.settings.collection, signature, _bm25_generation(self.settings.bm25_dir), hashes):
             return None
         doc_status = {d: ("skipped", manifest.documents[d][1]) for d in hashes}
         report = IndexReport(problems=list(loaded.problems), skipped=len(hashes), failed=len(loaded.problems),
