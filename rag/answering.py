@@ -138,6 +138,18 @@ def _as_date(value: Any) -> dt.date:
         raise QuestionError(f"as_of={value!r} is not a date; write it as YYYY-MM-DD.") from err
 
 
+def question_for_model(question: str, tq: Any, own_range: bool, enabled: bool = True) -> str:
+    """The question without the time phrase whose date range the search already applied ("Which city saw
+    raids this week?" -> "Which city saw raids?"). Why: every passage shown is from that range, and asked
+    "this week" the 1.5B model looked for the week in the evidence and refused; setting
+    `RAG_MODEL_QUESTION_WITHOUT_TIME`."""
+    if not (enabled and own_range and (tq.since or tq.until)):
+        return question
+    from .timeparse import without_time_phrase
+
+    return without_time_phrase(question, tq)
+
+
 class AnswerChain:
     """Streams verified, cited answers; one instance per assistant, safe to call from several threads."""
 
@@ -219,18 +231,22 @@ class AnswerChain:
         else:
             # The question's own time phrase narrows the search only where articles are dated in
             # that range: in an undated collection "as of 2014" is part of the topic, not a filter.
+            own_range = bool(tq.matched and not (since or until))
             wider = (functools.partial(build_filters, standalone, since=since, until=until, outlets=outlets,
-                                       as_of=as_of, question_time=False)
-                     if tq.matched and not (since or until) else None)
-            yield from self._answer(answer, standalone, filters, t0, wider)
+                                       as_of=as_of, question_time=False) if own_range else None)
+            asked = question_for_model(standalone, tq, own_range, self.settings.model_question_without_time)
+            yield from self._answer(answer, standalone, filters, t0, wider, asked)
 
     def _answer(self, answer: Answer, question: str, filters: Any, t0: float,
-                widen: Callable[[], tuple[Any, Any]] | None = None) -> Iterator[Event]:
+                widen: Callable[[], tuple[Any, Any]] | None = None, asked: str | None = None) -> Iterator[Event]:
         """`widen`, when given, makes the filters without the question's own time phrase (used only
-        when that phrase leaves nothing to search)."""
+        when that phrase leaves nothing to search); `asked` is the question as the model reads it
+        (`question_for_model`), unless the search had to be widened."""
         t_retrieval = time.perf_counter()
         passages = self._search(question, self.settings.top_k, filters)
+        asked = asked or question
         if not passages and widen is not None:
+            asked = question
             wider = widen()[0]
             passages = self._search(question, self.settings.top_k, wider)
             scope = wider.describe()
@@ -252,7 +268,7 @@ class AnswerChain:
                                    budget_chars=self.settings.evidence_chars,
                                    lexical_weight=self.settings.evidence_lexical_weight)
         answer.timings.retrieval_ms = round((time.perf_counter() - t_retrieval) * 1000, 1)
-        yield from self._write(answer, question, evidence, LIST_GUIDANCE if asks_for_several(question) else "", t0)
+        yield from self._write(answer, asked, evidence, LIST_GUIDANCE if asks_for_several(question) else "", t0)
 
     def _summary(self, answer: Answer, question: str, filters: Any, t0: float) -> Iterator[Event]:
         answer.kind = "summary"
