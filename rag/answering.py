@@ -141,8 +141,8 @@ def _as_date(value: Any) -> dt.date:
 def question_for_model(question: str, tq: Any, own_range: bool, enabled: bool = True) -> str:
     """The question without the time phrase whose date range the search already applied ("Which city saw
     raids this week?" -> "Which city saw raids?"). Why: every passage shown is from that range, and asked
-    "this week" the 1.5B model looked for the week in the evidence and refused; setting
-    `RAG_MODEL_QUESTION_WITHOUT_TIME`."""
+    "this week" the 1.5B model refused some questions its evidence answers; setting
+    `RAG_MODEL_QUESTION_WITHOUT_TIME` (off: it helped the news dev third, not the check third)."""
     if not (enabled and own_range and (tq.since or tq.until)):
         return question
     from .timeparse import without_time_phrase

@@ -102,7 +102,7 @@ class Settings(BaseSettings):
     min_support_similarity: float = Field(0.6, ge=0, le=1, description="A sentence of the answer is kept only if its cosine to a sentence (or two adjacent ones) of a cited passage reaches this.")
     verify_names: bool = Field(True, description="Remove answer sentences whose names, numbers or dates are not in a cited passage.")
     verify_with_question: bool = Field(True, description="The meaning check reads each answer sentence after the question it answers (\"Where was the speech? The speech took place in the Oval Office.\"); off: only fragments of under 6 words are.")
-    model_question_without_time: bool = Field(True, description="The model reads the question without a time phrase (\"this week\") whose date range the search already applied; off: the question as asked.")
+    model_question_without_time: bool = Field(False, description="The model reads the question without a time phrase (\"this week\") whose date range the search already applied; off: the question as asked.")
     digest_max_items: int = Field(8, ge=1, le=50, description="Stories listed for \"What happened this week?\"-style questions.")
 
     # --- the language model ---
