@@ -257,6 +257,20 @@ def test_primed_prompt_state_is_saved_then_loaded_instead_of_read_again(real_llm
 
 
 @pytest.mark.slow
+def test_loading_a_prompt_state_leaves_the_logits_buffer_in_place_and_unread(real_llm: LlamaCppChat) -> None:
+    real_llm.client.reset()
+    real_llm.prime(PREFIX)
+    fresh = _answer(real_llm)
+    logits = real_llm.client.scores
+    logits[-1, :8] = 7.0  # a row nothing should touch while a state loads (llama-cpp-python would zero it)
+    real_llm.client.reset()
+    real_llm.prime(PREFIX)
+    assert real_llm.client.scores is logits, "the model's own logits buffer must be put back"
+    assert (logits[-1, :8] == 7.0).all(), "the unused rows were read and rewritten (0.3 s of page faults)"
+    assert _answer(real_llm) == fresh
+
+
+@pytest.mark.slow
 def test_a_changed_prefix_or_a_damaged_state_file_is_recomputed(real_llm: LlamaCppChat,
                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
     real_llm.prime(PREFIX)
