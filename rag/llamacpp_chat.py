@@ -203,8 +203,8 @@ class LlamaCppChat(BaseChatModel):
                 return False
             input_ids = np.zeros_like(self.client.input_ids)
             input_ids[:len(ids)] = ids
-            # Logits of the prefix are not saved (hundreds of MB); one zero row broadcasts into place,
-            # and llama-cpp-python decodes at least one token after a restored state before sampling.
+            # Logits of the prefix are not saved (hundreds of MB); one zero row stands for them, and
+            # llama-cpp-python decodes at least one token after a restored state before sampling.
             scores = np.zeros((1, self.client.n_vocab()), dtype=np.single)
             # `Llama.load_state` also zeroes the unused rows of its logits buffer (n_batch x vocabulary
             # floats, 311 MB here) by reading every one: in a new process that is 0.3 s of page faults,
