@@ -97,16 +97,17 @@ def refusal_text(reason: str) -> str:
 
 def build_filters(question: str, *, since: str | None = None, until: str | None = None,
                   outlets: list[str] | tuple[str, ...] | None = None, as_of: Any = None,
-                  question_time: bool = True) -> tuple[Any, Any]:
+                  question_time: bool = True, until_asked: bool = False) -> tuple[Any, Any]:
     """(SearchFilters, TimeQuery): the caller's filters plus the time the question names.
 
     The caller's dates win over the question's; `as_of` (default today) is what "this week" is
     relative to, and an explicit `as_of` also ends the range (articles from after the question was
-    asked cannot be what it is about).
+    asked cannot be what it is about). With `until_asked`, a past period named by a question about an
+    event runs on to `as_of` (`rag.timeparse.reports_until_asked`; setting `RAG_TIME_PHRASE_UNTIL_ASKED`).
     """
     from .filters import SearchFilters
 
-    from .timeparse import resolve_time
+    from .timeparse import reports_until_asked, resolve_time
 
     day = _as_date(as_of) if as_of is not None else dt.date.today()
     tq = resolve_time(question, day) if question_time else resolve_time("", day)
@@ -114,6 +115,8 @@ def build_filters(question: str, *, since: str | None = None, until: str | None 
         # "the Golden Globes in 2026", asked in 2025: a time in the future names when the event is
         # to happen, not when the articles about it were published; it is not a search range.
         tq = replace(tq, since=None, until=None, digest=False)
+    if until_asked:
+        tq = reports_until_asked(tq, day)
     start = since or tq.since
     end = until or tq.until
     if as_of is not None:
@@ -220,7 +223,9 @@ class AnswerChain:
             yield Event("status", "Rewriting the follow-up question…")
         standalone = self.rewrite(question, history or [])
         answer.rewritten_question = standalone
-        filters, tq = build_filters(standalone, since=since, until=until, outlets=outlets, as_of=as_of)
+        until_asked = self.settings.time_phrase_until_asked
+        filters, tq = build_filters(standalone, since=since, until=until, outlets=outlets, as_of=as_of,
+                                    until_asked=until_asked)
         scope = filters.describe()  # "articles from 10-16 March 2025 by USA TODAY"
         answer.filters = {**filters.to_dict(), "description": f"Searched {scope}"} if scope else {}
         yield Event("status", f"Searching {scope}…" if scope else "Searching the articles…")

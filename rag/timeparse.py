@@ -21,12 +21,12 @@ import calendar
 import datetime as dt
 import re
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 from .filters import range_text
 
-__all__ = ["TimeQuery", "resolve_time", "without_time_phrase"]
+__all__ = ["TimeQuery", "resolve_time", "without_time_phrase", "reports_until_asked"]
 
 _MONTHS = ("January|February|March|April|May|June|July|August|September|October|November|December|"
            "Jan|Feb|Mar|Apr|Jun|Jul|Aug|Sep|Sept|Oct|Nov|Dec")
@@ -92,6 +92,22 @@ def resolve_time(question: str, as_of: dt.date | None = None) -> TimeQuery:
     if recent:
         return TimeQuery(prefer_recent=True, description="Newest articles first", matched=recent.group(0))
     return TimeQuery()
+
+
+def reports_until_asked(tq: TimeQuery, as_of: dt.date) -> TimeQuery:
+    """The search range of a question about an event: from the start of its time phrase up to `as_of`
+    ("How many inmates escaped ... in May?", asked on 9 October: 1 May - 9 October).
+
+    Reason: news reports an event on the day it happens and for weeks or months after, so the phrase
+    dates the event, not every article about it; articles from before the period still cannot be
+    about it. A digest ("What happened in May?") keeps the period: it asks what was published then.
+    A period that already runs to `as_of` ("this week") or lies after it is left as it is.
+    """
+    end = as_of.isoformat()
+    if tq.digest or not (tq.since and tq.until) or tq.since > end or tq.until >= end:
+        return tq
+    since = dt.date.fromisoformat(tq.since)
+    return replace(tq, until=end, description="Searched articles " + range_text(since, as_of))
 
 
 def without_time_phrase(question: str, tq: TimeQuery) -> str:

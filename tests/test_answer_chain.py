@@ -152,6 +152,28 @@ def test_dated_questions_search_only_their_range(tmp_path: Path) -> None:
     assert not answer.refused and answer.citations[0].outlet == "CNN" and answer.citations[0].date == "2025-02-20"
 
 
+def test_with_until_asked_a_dated_question_also_reads_later_reports_but_never_earlier_ones(tmp_path: Path) -> None:
+    corpus = tmp_path / "corpus-dated"
+    corpus.mkdir()
+    _dated_corpus(corpus)
+    (corpus / "toronto-inquiry.md").write_text(
+        "---\ntitle: \"Toronto crash inquiry\"\ndate: 2025-03-12\nsource: \"AP\"\n---\n\nInvestigators said the Delta "
+        "jet that overturned in Toronto in February landed hard on its right wing.\n", encoding="utf-8")
+    (corpus / "older-crash.md").write_text(
+        "---\ntitle: \"Delta jet crash\"\ndate: 2025-01-10\nsource: \"AP\"\n---\n\nA Delta jet overturned while "
+        "landing in a snowstorm in Toronto in a training exercise.\n", encoding="utf-8")
+    llm = GenericFakeChatModel(messages=iter([AIMessage("It landed hard on its right wing [1].")] * 2))
+    assistant = Assistant(Settings(data_dir=tmp_path / "idx", time_phrase_until_asked=True), llm=llm)
+    assistant.index(corpus)
+    answer = assistant.ask("Why did a Delta jet overturn in February?", as_of="2025-03-18")
+    assert (answer.filters["since"], answer.filters["until"]) == ("2025-02-01", "2025-03-18")
+    dates = {p.date for p in answer.passages}
+    assert "2025-03-12" in dates, "the March report on the February crash is searched"
+    assert "2025-01-10" not in dates, "an article from before the period cannot be about it"
+    digest = assistant.ask("What happened in February?", as_of="2025-03-18")
+    assert (digest.filters["since"], digest.filters["until"]) == ("2025-02-01", "2025-02-28")
+
+
 @pytest.mark.parametrize("question,expected", [
     ("Which two states sold winning Powerball tickets?", True), ("List the weapons Umerov asked for.", True),
     ("What are the countries that signed?", True), ("Which social media app surged in popularity?", False),

@@ -6,7 +6,7 @@ import datetime as dt
 
 import pytest
 
-from rag.timeparse import TimeQuery, resolve_time, without_time_phrase
+from rag.timeparse import TimeQuery, reports_until_asked, resolve_time, without_time_phrase
 
 AS_OF = dt.date(2025, 3, 18)  # a Tuesday
 
@@ -91,3 +91,22 @@ def test_a_question_without_time_is_empty():
 def test_the_time_phrase_can_be_taken_out_of_a_question(question: str, expected: str):
     tq = resolve_time(question, AS_OF)
     assert without_time_phrase(question, tq) == expected
+
+
+@pytest.mark.parametrize("question, since, until", [
+    ("How many inmates escaped from the jail in February?", "2025-02-01", "2025-03-18"),  # reported on since
+    ("Who won the election last year?", "2024-01-01", "2025-03-18"),
+    ("What did the council decide on March 3?", "2025-03-03", "2025-03-18"),
+    ("Which city saw raids this week?", "2025-03-12", "2025-03-18"),  # already runs to as_of
+    ("What happened in February?", "2025-02-01", "2025-02-28"),  # a digest asks what was published then
+])
+def test_a_past_period_of_an_event_runs_on_to_the_day_of_the_question(question: str, since: str, until: str):
+    found = reports_until_asked(resolve_time(question, AS_OF), AS_OF)
+    assert (found.since, found.until) == (since, until)
+    assert found.matched == resolve_time(question, AS_OF).matched
+
+
+def test_a_question_without_a_period_is_left_as_it_is():
+    assert reports_until_asked(resolve_time("What did Umerov request?", AS_OF), AS_OF) == TimeQuery()
+    recent = resolve_time("What is the latest on the Starliner?", AS_OF)
+    assert reports_until_asked(recent, AS_OF) == recent
