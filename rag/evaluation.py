@@ -41,6 +41,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .errors import CorpusError, RagError
+from .text import strip_citations
 
 if TYPE_CHECKING:  # imported where used: `rag --help` builds this module's parsers without pydantic
     from .settings import Settings
@@ -80,15 +81,9 @@ def mrr_at_k(ranked: Sequence[str], relevant: dict[str, int], k: int = 10) -> fl
     return 0.0
 
 
-_CITATION_MARK = re.compile(r"\s*\[\d+(?:\s*[,;]\s*\d+)*\]")
 _ARTICLES = re.compile(r"\b(a|an|the)\b")
 _PUNCT = set(string.punctuation)
 _POSSESSIVE = re.compile(r"(?<=\w)['’]s\b")
-
-
-def strip_citations(text: str) -> str:
-    """'Paris [1][2].' -> 'Paris.': citation markers are not part of the answer being scored."""
-    return _CITATION_MARK.sub("", text).strip()
 
 
 def normalize_answer(text: str) -> str:

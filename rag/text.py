@@ -48,9 +48,13 @@ def split_sentences(text: str) -> list[tuple[int, int]]:
     return trimmed
 
 
+_CITATION_AND_SPACE = re.compile(r"[ \t]*" + CITATION.pattern)
+
+
 def strip_citations(text: str) -> str:
-    """The text without its [n] markers, with no space left before punctuation."""
-    return re.sub(r"[ \t]+([.,;:!?])", r"\1", CITATION.sub("", text)).strip()
+    """The text without its [n] markers: "Syrskyi [1] signed them [2, 3]." -> "Syrskyi signed them.", with
+    no space left doubled where a marker stood or before punctuation."""
+    return re.sub(r"[ \t]+([.,;:!?])", r"\1", _CITATION_AND_SPACE.sub("", text)).strip()
 
 
 def cited_numbers(text: str) -> list[int]:
