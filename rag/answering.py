@@ -223,9 +223,8 @@ class AnswerChain:
             yield Event("status", "Rewriting the follow-up question…")
         standalone = self.rewrite(question, history or [])
         answer.rewritten_question = standalone
-        until_asked = self.settings.time_phrase_until_asked
         filters, tq = build_filters(standalone, since=since, until=until, outlets=outlets, as_of=as_of,
-                                    until_asked=until_asked)
+                                    until_asked=self.settings.time_phrase_until_asked)
         scope = filters.describe()  # "articles from 10-16 March 2025 by USA TODAY"
         answer.filters = {**filters.to_dict(), "description": f"Searched {scope}"} if scope else {}
         yield Event("status", f"Searching {scope}…" if scope else "Searching the articles…")
