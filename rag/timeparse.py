@@ -62,14 +62,23 @@ class TimeQuery:
     until: str | None = None  # YYYY-MM-DD, inclusive
     prefer_recent: bool = False
     digest: bool = False
-    description: str = ""  # "Searched articles from 10-16 March 2025" (wording: rag.filters.range_text)
     matched: str = ""  # the time phrase as written in the question
+
+    @property
+    def description(self) -> str:
+        """"Searched articles from 10-16 March 2025", "Newest articles first" or "": derived from the range, so a
+        range changed after parsing (`reports_until_asked`, a future year dropped) is never described stale."""
+        if self.since or self.until:
+            to_date = dt.date.fromisoformat
+            return "Searched articles " + range_text(to_date(self.since) if self.since else None,
+                                                     to_date(self.until) if self.until else None)
+        return "Newest articles first" if self.prefer_recent else ""
 
     def is_empty(self) -> bool:
         return not (self.since or self.until or self.prefer_recent)
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return {**asdict(self), "description": self.description}
 
 
 def resolve_time(question: str, as_of: dt.date | None = None) -> TimeQuery:
@@ -86,11 +95,9 @@ def resolve_time(question: str, as_of: dt.date | None = None) -> TimeQuery:
         since, until = found
         until = min(until, as_of) if since <= as_of else until  # nothing is published after as_of
         return TimeQuery(since=since.isoformat(), until=until.isoformat(), prefer_recent=bool(recent),
-                         digest=bool(DIGEST.search(question)),
-                         description="Searched articles " + range_text(since, until),
-                         matched=match.group(0).strip())
+                         digest=bool(DIGEST.search(question)), matched=match.group(0).strip())
     if recent:
-        return TimeQuery(prefer_recent=True, description="Newest articles first", matched=recent.group(0))
+        return TimeQuery(prefer_recent=True, matched=recent.group(0))
     return TimeQuery()
 
 
@@ -106,8 +113,7 @@ def reports_until_asked(tq: TimeQuery, as_of: dt.date) -> TimeQuery:
     end = as_of.isoformat()
     if tq.digest or not (tq.since and tq.until) or tq.since > end or tq.until >= end:
         return tq
-    since = dt.date.fromisoformat(tq.since)
-    return replace(tq, until=end, description="Searched articles " + range_text(since, as_of))
+    return replace(tq, until=end)
 
 
 def without_time_phrase(question: str, tq: TimeQuery) -> str:

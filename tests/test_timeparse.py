@@ -104,6 +104,9 @@ def test_a_past_period_of_an_event_runs_on_to_the_day_of_the_question(question: 
     found = reports_until_asked(resolve_time(question, AS_OF), AS_OF)
     assert (found.since, found.until) == (since, until)
     assert found.matched == resolve_time(question, AS_OF).matched
+    assert found.description.startswith("Searched articles from") and found.description.endswith("2025")
+    if found.until != resolve_time(question, AS_OF).until:
+        assert "18 March 2025" in found.description, "the description follows the widened range"
 
 
 def test_a_question_without_a_period_is_left_as_it_is():
