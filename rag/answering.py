@@ -40,13 +40,14 @@ from .evidence import Evidence, content_stems, human_date, lead_evidence, select
 from .injection import about_assistant, without_instructions
 from .models import answer_model
 from .prompts import (ABOUT_ASSISTANT, ANSWER_TEMPLATE, REFUSAL_REASONS, REWRITE_EXAMPLES, REWRITE_SYSTEM,
-                      REWRITE_TEMPLATE, SENTINEL, SUMMARY_GUIDANCE, SYSTEM_PROMPT, LIST_GUIDANCE)
+                      REWRITE_TEMPLATE, SENTINEL, SUMMARY_GUIDANCE, SYSTEM_PROMPT, LIST_GUIDANCE, EXPLAIN_GUIDANCE)
 from .retrieval import HybridRetriever
 from .settings import Settings
 from .verification import VerificationPolicy, with_citations
 
 __all__ = ["Answer", "Citation", "Timings", "Event", "Message", "AnswerChain", "REFUSAL_TEXT", "SENTINEL",
-           "validate_question", "is_refusal", "without_instructions", "summary_request", "asks_for_several", "refusal_text",
+           "validate_question", "is_refusal", "without_instructions", "summary_request", "asks_for_several",
+           "asks_for_explanation", "guidance_for", "refusal_text",
            "build_filters"]
 
 _REFUSAL = re.compile(
@@ -72,9 +73,32 @@ _SEVERAL = re.compile(
     r"\d+|several)\b|\bthe (?:two|three|four|five|six|seven|eight|nine|ten|several)\b|\bwhat (?:are|were) (?:the |some |all )?(?:\w+ ){0,2}\w+s\b", re.IGNORECASE)
 
 
+# Questions that want an explanation or several facts. Reason: "why", "how did X respond", "what happened",
+# "what are the consequences" and questions of several parts ("who ..., why ..., and what ...") are not
+# answered by one fact; "how many/much/long/old/far" ask for one figure and are not among them.
+_EXPLAIN = re.compile(
+    r"^\s*(?:why|explain|describe)\b|\bwhy\b.{0,200}\?|\bhow (?!many\b|much\b|long\b|old\b|far\b|often\b|big\b|large\b)"
+    r"(?:did|does|do|is|are|was|were|has|have|had|could|can|will|would)\b|\bwhat happened\b|"
+    r"\b(?:consequences?|effects?|impact|implications?|reasons?)\b", re.IGNORECASE)
+_QUESTION_WORD = re.compile(r"\b(?:who|what|when|where|which|why|how)\b", re.IGNORECASE)
+
+
+def asks_for_explanation(question: str) -> bool:
+    """True for "why"/"how did"/"what happened"/consequences questions and questions of two or more parts
+    ("What did X ask for, and why?"), which get three to five sentences."""
+    return bool(_EXPLAIN.search(question)) or len(_QUESTION_WORD.findall(question)) >= 2
+
+
 def asks_for_several(question: str) -> bool:
     """True when the question wants several things, so the answer may be a short list."""
     return bool(_SEVERAL.search(question))
+
+
+def guidance_for(question: str) -> str:
+    """What the human turn adds after the question: the shape of answer the question wants."""
+    if asks_for_explanation(question):
+        return EXPLAIN_GUIDANCE
+    return LIST_GUIDANCE if asks_for_several(question) else ""
 
 
 def summary_request(question: str) -> bool:
@@ -268,11 +292,12 @@ class AnswerChain:
             answer.timings.retrieval_ms = round((time.perf_counter() - t_retrieval) * 1000, 1)
             yield from self._refuse(answer, "irrelevant", t0)
             return
-        evidence = select_evidence(question, question_vec, passages, self._embed,
-                                   budget_chars=self.settings.evidence_chars,
+        guidance = guidance_for(question)
+        budget = self.settings.explain_evidence_chars if guidance == EXPLAIN_GUIDANCE else self.settings.evidence_chars
+        evidence = select_evidence(question, question_vec, passages, self._embed, budget_chars=budget,
                                    lexical_weight=self.settings.evidence_lexical_weight)
         answer.timings.retrieval_ms = round((time.perf_counter() - t_retrieval) * 1000, 1)
-        yield from self._write(answer, asked, evidence, LIST_GUIDANCE if asks_for_several(question) else "", t0)
+        yield from self._write(answer, asked, evidence, guidance, t0)
 
     def _summary(self, answer: Answer, question: str, filters: Any, t0: float) -> Iterator[Event]:
         answer.kind = "summary"

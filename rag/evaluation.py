@@ -129,7 +129,9 @@ def contains_answer(text: str, answers: Sequence[str]) -> bool:
 
 
 def _squashed(text: str) -> str:
-    return " ".join(text.split()).lower()
+    """Lower case, punctuation read as a space, single spaces, padded: how the long-form data's README
+    says nuggets are matched ("U.S.-based" holds "u s based")."""
+    return " ".join("".join(" " if ch in _PUNCT or ch in "‘’“”–—" else ch for ch in text.lower()).split())
 
 
 def nugget_share(text: str, nuggets: Sequence[Sequence[str] | str]) -> float:
@@ -138,7 +140,7 @@ def nugget_share(text: str, nuggets: Sequence[Sequence[str] | str]) -> float:
         return 0.0
     answer = _squashed(strip_citations(text))
     facts = [[n] if isinstance(n, str) else list(n) for n in nuggets]
-    return sum(any(_squashed(alt) in answer for alt in fact if alt.strip()) for fact in facts) / len(facts)
+    return sum(any(_squashed(alt) in answer for alt in fact if _squashed(alt).strip()) for fact in facts) / len(facts)
 
 
 def corpus_id(doc_id: str) -> str:
@@ -432,6 +434,10 @@ class QuestionResult:
     sentences: list[dict[str, Any]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     failure: str = ""
+    # Verification's cost: a removed sentence held an accepted answer that the final answer lacks
+    # (`withheld_right`), and the removed sentences that held none (`withheld_wrong`, what it saved).
+    withheld_right: bool = False
+    withheld_wrong: int = 0
 
 
 def _expected_ids(row: dict[str, Any]) -> set[str]:
@@ -464,6 +470,12 @@ def score_question(row: dict[str, Any], answer: Any, *, check_citations: bool = 
         expected=list(row["answers"]), as_of=as_of, filters=dict(getattr(answer, "filters", None) or {}),
         sentences=sentence_records(answer), notes=list(getattr(answer, "notes", None) or []),
         kind=str(getattr(answer, "kind", "") or ""))
+    removed = [s["text"] for s in res.sentences if s["removed"]]
+    accepted = list(row.get("answers") or [])
+    res.withheld_wrong = sum(not (accepted and contains_answer(text, accepted)) for text in removed)
+    res.withheld_right = bool(
+        accepted and not row["impossible"] and any(contains_answer(text, accepted) for text in removed)
+        and (res.refused or not contains_answer(answer.text, accepted)))
     if row["impossible"]:
         res.correct = res.refused
         if not res.correct:
@@ -528,6 +540,14 @@ def summarise_qa(results: Sequence[QuestionResult]) -> dict[str, Any]:
         "nugget_recall": mean(nuggets),
         # Pooled over every sentence the model wrote, before verification removed any.
         "supported_sentences": mean([float(s["supported"]) for s in sentences]),
+        # Of the answerable questions answered (not refused), the share answered right.
+        "answered_precision": mean([float(bool(r.correct)) for r in answerable
+                                    if not r.refused and r.correct is not None]),
+        # Answerable questions whose right answer verification removed (goal: at most 1%), and removed
+        # sentences that held no accepted answer (what verification saved the reader from).
+        "withheld_right": sum(r.withheld_right for r in answerable),
+        "withheld_right_share": mean([float(r.withheld_right) for r in answerable]),
+        "withheld_wrong": sum(r.withheld_wrong for r in results),
         "answerable": len(answerable),
         "unanswerable": len(unanswerable),
         "answered_answerable": sum(not r.refused for r in answerable),

@@ -36,7 +36,7 @@ from .answer import Citation, split_sentences
 from .injection import is_instruction
 
 __all__ = ["EvidenceBlock", "Evidence", "select_evidence", "lead_evidence", "sentence_score", "needs_previous",
-           "header", "human_date", "content_stems", "reading_order", "MAX_HEADER_TITLE"]
+           "header", "human_date", "content_stems", "reading_order", "MAX_HEADER_TITLE", "EVIDENCE_WINDOW"]
 
 MAX_HEADER_TITLE = 200  # characters of a title shown to the model: a title is a label, not a document
 _WORD = re.compile(r"\w+")
@@ -102,6 +102,7 @@ class EvidenceBlock:
     # Vectors of each two adjacent sentences, embedded on first use by verification and then kept:
     # every answer sentence checked against this block reuses them.
     pair_vectors: np.ndarray | None = field(default=None, repr=False)
+    title_vector: np.ndarray | None = field(default=None, repr=False)  # the article title's, on first use
 
     @property
     def text(self) -> str:
@@ -163,9 +164,22 @@ def _sentences(passages: list[Citation], embed: Any) -> tuple[list[list[tuple[in
     return spans_of, out, dropped
 
 
+# Sentences taken on each side of a chosen sentence, inside its passage (a sentence window, as in
+# LlamaIndex's sentence-window retrieval). Reason (issue 21): the sentence that answers often shares no
+# word with the question: the attribution before a quote ("According to Reuters, ..."), the date sentence
+# of an event, the second half of a quote. Measured with bench/evidence_recall.py (docs/BENCHMARKS.md).
+EVIDENCE_WINDOW = 1
+
+
 def select_evidence(question: str, question_vec: np.ndarray, passages: list[Citation], embed: Any, *,
-                    budget_chars: int, lexical_weight: float) -> Evidence:
-    """The most relevant sentences of `passages` within `budget_chars`, grouped per passage."""
+                    budget_chars: int, lexical_weight: float, window: int | None = None) -> Evidence:
+    """The most relevant sentences of `passages`, each with `window` neighbours on either side, within
+    `budget_chars` (default `EVIDENCE_WINDOW`), grouped per passage.
+
+    Sentences are taken best first; each brings its neighbourhood when that fits the budget, else the
+    sentence alone (with the one before it when it opens with a back-reference, `needs_previous`).
+    """
+    window = EVIDENCE_WINDOW if window is None else window
     spans_of, vectors_of, dropped = _sentences(passages, embed)
     q_stems = content_stems(question)
     candidates = []
@@ -176,16 +190,24 @@ def select_evidence(question: str, question_vec: np.ndarray, passages: list[Cita
     candidates.sort(key=lambda c: -c[0])
     chosen: dict[int, set[int]] = {}
     used = 0
+
+    def cost(pi: int, picks: set[int]) -> int:
+        return sum(spans_of[pi][i][1] - spans_of[pi][i][0] + 1 for i in picks)
+
     for _, pi, si in candidates:
-        picks = {si}
+        core = {si}
         if si > 0 and needs_previous(passages[pi].text[slice(*spans_of[pi][si])]):
-            picks.add(si - 1)
-        new = picks - chosen.get(pi, set())
-        cost = sum(spans_of[pi][i][1] - spans_of[pi][i][0] + 1 for i in new)
-        if used and used + cost > budget_chars:
-            continue  # a later, shorter sentence may still fit
-        chosen.setdefault(pi, set()).update(new)
-        used += cost
+            core.add(si - 1)
+        have = chosen.get(pi, set())
+        if si in have:
+            continue
+        around = core | set(range(max(0, si - window), min(len(spans_of[pi]), si + window + 1)))
+        for picks in (around - have, core - have):
+            if not used or used + cost(pi, picks) <= budget_chars:
+                chosen.setdefault(pi, set()).update(picks)
+                used += cost(pi, picks)
+                break
+        # else: a later, shorter sentence may still fit
         if used >= budget_chars:
             break
     blocks = []

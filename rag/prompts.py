@@ -9,7 +9,7 @@ with the kind of question (a summary, a list) goes in the human turn, after the 
 from __future__ import annotations
 
 __all__ = ["SENTINEL", "SYSTEM_PROMPT", "ANSWER_TEMPLATE", "SUMMARY_GUIDANCE", "REWRITE_SYSTEM", "REWRITE_TEMPLATE",
-           "REWRITE_EXAMPLES", "ABOUT_ASSISTANT", "REFUSAL_REASONS", "LIST_GUIDANCE"]
+           "REWRITE_EXAMPLES", "ABOUT_ASSISTANT", "REFUSAL_REASONS", "LIST_GUIDANCE", "EXPLAIN_GUIDANCE"]
 
 # The model writes this when the evidence does not answer the question; the chain turns it into the
 # refusal. Upper-case, so it is one decision at the first token (see `rag.models.answer_model`).
@@ -34,6 +34,10 @@ ANSWER_TEMPLATE = "Evidence:\n{evidence}\n\nQuestion: {question}{guidance}"
 # the system prompt, the 1.5B model answered single questions with lists of candidates.
 LIST_GUIDANCE = ("\n(The question asks for several things: answer with a short list, one item per line starting "
                  "with \"- \", each item ending with its [n].)")
+# "Why", "how did X respond", "what happened", multi-part questions (`rag.answering.asks_for_explanation`):
+# a one-sentence reply leaves out most of what was asked (issue 21, ../shared/eval/news/longform.jsonl).
+EXPLAIN_GUIDANCE = ("\n(The question asks for an explanation or for several facts: answer every part of it in "
+                    "three to five sentences, each stating one fact from the evidence and ending with its [n].)")
 SUMMARY_GUIDANCE = ("\n(Answer in three to five sentences that state the main facts directly, not \"The article says\", each ending with its [n].)")
 
 REWRITE_SYSTEM = (

@@ -11,9 +11,15 @@ clause on the dense side, a mask over the corpus on the BM25 side. So a filter n
 results just because the allowed articles ranked low in an unfiltered top-k.
 
 Stories, not copies. Passages carry their article's near-duplicate `group` (rag/dedup.py):
-- in each retriever's candidate list a story holds at most `candidates_per_story` places, and a
-  passage worded like one already listed for the story is skipped (`cap_per_story`): a file of 500
-  repeated paragraphs or ten copies of one wire story cannot push every other article out;
+- each retriever's list runs, uncapped, until it holds `depth` candidates from distinct wordings
+  with at most `candidates_per_story` per story (`prefix_with_capped`): a file of 500 repeated
+  paragraphs or ten copies of one wire story lengthen the list instead of pushing every other
+  article out of it;
+- the lists are fused whole, and only then is each story limited to `candidates_per_story` places
+  and each wording of a passage listed once per story (`cap_per_story` on the fused ranking).
+  Reason (issue 21): capped before fusion, each list kept its own five passages of the one relevant
+  article, usually different ones, so each got one vote (~1/61) while unrelated passages that both
+  lists ranked 6th-20th got two (~2/70) and won;
 - among the `k` passages returned, a story is represented by one article, its best-ranked one
   (passages of its copies are skipped), with at most `passages_per_story` passages
   (`distinct_stories`). Each returned passage lists the other outlets of its story in
@@ -38,7 +44,7 @@ from .filters import SearchFilters, outlet_key
 from .index import Index, _tokenize
 from .settings import Settings
 
-__all__ = ["HybridRetriever", "rrf_fuse", "cap_per_story", "distinct_stories", "newer_first", "also_reported_by"]
+__all__ = ["HybridRetriever", "rrf_fuse", "cap_per_story", "prefix_with_capped", "distinct_stories", "newer_first", "also_reported_by"]
 
 # The dense side asks Chroma for more neighbours when capping left fewer than `depth` candidates,
 # up to this many times `depth`: enough to get past one flooding file, bounded in cost.
@@ -75,6 +81,26 @@ def cap_per_story(ids: list[str], keys: Keys, cap: int) -> list[str]:
         seen.add(wording)
         kept.append(cid)
     return kept
+
+
+def prefix_with_capped(ids: list[str], keys: Keys, cap: int, depth: int) -> list[str]:
+    """The shortest head of `ids` (uncapped) that holds `depth` candidates surviving `cap_per_story`
+    (all of `ids` when fewer survive): every passage keeps its own rank for the fusion, and a story
+    that floods the list makes it longer rather than leaving no room for other articles."""
+    per_group: dict[str, int] = {}
+    seen: set[tuple[str, str]] = set()
+    survivors = 0
+    for at, cid in enumerate(ids):
+        meta = keys[cid]
+        group = _group(meta)
+        wording = (group, str(meta.get("text_key") or cid))
+        if per_group.get(group, 0) < cap and wording not in seen:
+            per_group[group] = per_group.get(group, 0) + 1
+            seen.add(wording)
+            survivors += 1
+            if survivors >= depth:
+                return ids[:at + 1]
+    return list(ids)
 
 
 def distinct_stories(ranked: list[str], keys: Keys, k: int, per_story: int) -> list[str]:
@@ -155,7 +181,7 @@ class HybridRetriever(BaseRetriever):
         if s.recency_weight and not filters.prefer_recent:  # a third vote, added to the relevance fusion
             recency = rrf_fuse([(newest_first_ranking(fused, keys), s.recency_weight)], s.rrf_k)
             fused = {cid: score + recency.get(cid, 0.0) for cid, score in fused.items()}
-        ranked = sorted(fused, key=fused.__getitem__, reverse=True)
+        ranked = cap_per_story(sorted(fused, key=fused.__getitem__, reverse=True), keys, s.candidates_per_story)
         if filters.prefer_recent:
             ranked = newer_first(ranked, fused, keys, s.recent_relevance_ratio)
         best = distinct_stories(ranked, keys, k, per_story or s.passages_per_story or k)
@@ -169,10 +195,11 @@ class HybridRetriever(BaseRetriever):
             hits = self.index.dense_search(query_vec.tolist(), n, col, where)
             for cid, _text, meta, _sim in hits:
                 keys[cid] = meta
-            kept = cap_per_story([cid for cid, *_ in hits], keys, self.settings.candidates_per_story)
+            ids = [cid for cid, *_ in hits]
+            head = prefix_with_capped(ids, keys, self.settings.candidates_per_story, depth)
             # Stop when enough candidates survived, or Chroma has no more (filter exhausted / whole collection).
-            if len(kept) >= depth or len(hits) < n or n >= total or n >= depth * _MAX_WIDEN:
-                return kept[:depth]
+            if len(head) < len(ids) or len(hits) < n or n >= total or n >= depth * _MAX_WIDEN:
+                return head
             n = min(n * 4, total, depth * _MAX_WIDEN)
 
     def _bm25_ids(self, query: str, depth: int, col: Any, filters: SearchFilters, keys: Keys) -> list[str]:
@@ -198,7 +225,7 @@ class HybridRetriever(BaseRetriever):
         ranked = [side.ids[i] for i, score in zip(docs[0], scores[0]) if score > 0]
         for i in docs[0]:
             keys.setdefault(side.ids[i], side.keys[i])
-        return cap_per_story(ranked, keys, self.settings.candidates_per_story)[:depth]
+        return prefix_with_capped(ranked, keys, self.settings.candidates_per_story, depth)
 
     def _documents(self, best: list[str], fused: dict[str, float], query_vec: np.ndarray, col: Any) -> list[Document]:
         if not best:

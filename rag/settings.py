@@ -98,6 +98,7 @@ class Settings(BaseSettings):
 
     # --- answers: evidence and verification (rag/evidence.py, rag/verification.py) ---
     evidence_chars: int = Field(900, ge=100, le=6000, description="Characters of selected sentences the model reads per question (a 1.5B model answers better, and sooner, from less).")
+    explain_evidence_chars: int = Field(1800, ge=100, le=8000, description="Characters of evidence read for \"why\"/\"how\"/multi-part questions, which are answered in three to five sentences.")
     evidence_lexical_weight: float = Field(0.3, ge=0, description="Weight of the share of question words in a sentence's relevance, beside its cosine.")
     summary_chars: int = Field(1400, ge=200, le=8000, description="Characters of an article's lead sentences read for a summary.")
     min_support_similarity: float = Field(0.6, ge=0, le=1, description="A sentence of the answer is kept only if its cosine to a sentence (or two adjacent ones) of a cited passage reaches this.")
