@@ -203,7 +203,8 @@ def select_evidence(question: str, question_vec: np.ndarray, passages: list[Cita
             continue
         around = core | set(range(max(0, si - window), min(len(spans_of[pi]), si + window + 1)))
         for picks in (around - have, core - have):
-            if not used or used + cost(pi, picks) <= budget_chars:
+            # The first sentence is always read, even alone over the budget; its window only when it fits.
+            if used + cost(pi, picks) <= budget_chars or (not used and picks == core - have):
                 chosen.setdefault(pi, set()).update(picks)
                 used += cost(pi, picks)
                 break

@@ -268,3 +268,22 @@ def test_a_time_phrase_the_search_had_to_drop_stays_in_the_models_question(seed_
     answer = Assistant(Settings(data_dir=seed_index_dir), llm=llm).ask(question)
     assert any("no article is dated" in n for n in answer.notes)
     assert llm.seen[-1][-1].rstrip().endswith("Question: " + question)
+
+
+@pytest.mark.parametrize("question,expected", [
+    ("Why did Biden take Cuba off the list of state sponsors of terrorism?", True),
+    ("How did Chief Justice John Roberts respond to the call for impeachment?", True),
+    ("What are the consequences of Rite Aid's bankruptcy for its stores?", True),
+    ("What did Adrien Brody ask for, and why did the speech run long?", True),
+    ("Who was elected president of the IOC, and why was the result historic?", True),
+    ("What happened at the Louvre in October?", True),
+    ("How many people died in the fire?", False),
+    ("How much did the jewels cost?", False),
+    ("Who won the Stanley Cup?", False),
+    ("What did Umerov request?", False),
+])
+def test_explanations_and_questions_of_several_parts_get_a_longer_answer(question: str, expected: bool) -> None:
+    from rag.answering import EXPLAIN_GUIDANCE, asks_for_explanation, guidance_for
+
+    assert asks_for_explanation(question) is expected
+    assert (guidance_for(question) == EXPLAIN_GUIDANCE) is expected

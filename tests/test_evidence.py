@@ -76,3 +76,32 @@ def test_selected_blocks_are_numbered_in_the_order_the_model_reads_them(embed) -
     text = evidence.format()
     assert text.count("French instructors in Ukraine") == 1
     assert text.index("[2] Umerov also requested") < text.index('"Macron"') < text.index("[3] Macron said")
+
+
+# ------------------------------------------------------------ sentence windows (issue 21, defect 2)
+ATTRIBUTION = _passage(1, "a", "According to Reuters, officials in Kyiv confirmed the figure on Tuesday. "
+                               "Ukraine received 40 new air defence systems from its partners this spring. "
+                               "The deliveries were made in three batches.")
+
+
+def test_the_sentence_beside_the_best_one_comes_with_it_when_it_fits(embed) -> None:
+    # "Which agency reported ...?" is answered by the attribution, which shares no word with the question.
+    question = "Which agency reported how many air defence systems Ukraine received this spring?"
+    evidence = select_evidence(question, embed([question])[0], [ATTRIBUTION], embed, budget_chars=200,
+                               lexical_weight=0.3)
+    assert "According to Reuters" in evidence.format()
+
+
+def test_without_a_window_only_the_best_sentence_is_read(embed) -> None:
+    question = "Which agency reported how many air defence systems Ukraine received this spring?"
+    evidence = select_evidence(question, embed([question])[0], [ATTRIBUTION], embed, budget_chars=100,
+                               lexical_weight=0.3, window=0)
+    assert "According to Reuters" not in evidence.format()
+    assert "40 new air defence systems" in evidence.format()
+
+
+def test_a_window_that_does_not_fit_falls_back_to_the_sentence_alone(embed) -> None:
+    question = "How many air defence systems did Ukraine receive this spring?"
+    evidence = select_evidence(question, embed([question])[0], [ATTRIBUTION], embed, budget_chars=90,
+                               lexical_weight=0.3)
+    assert evidence.format().endswith("[1] Ukraine received 40 new air defence systems from its partners this spring.")
