@@ -129,7 +129,7 @@ def build_filters(question: str, *, since: str | None = None, until: str | None 
     asked cannot be what it is about). With `until_asked`, a past period named by a question about an
     event runs on to `as_of` (`rag.timeparse.reports_until_asked`; setting `RAG_TIME_PHRASE_UNTIL_ASKED`).
     """
-    from .filters import SearchFilters
+    from .filters import SearchFilters, check_date, check_range
 
     from .timeparse import reports_until_asked, resolve_time
 
@@ -141,11 +141,15 @@ def build_filters(question: str, *, since: str | None = None, until: str | None 
         tq = replace(tq, since=None, until=None, digest=False)
     if until_asked:
         tq = reports_until_asked(tq, day)
+    since, until = check_date("since", since), check_date("until", until)  # compared as YYYY-MM-DD below
     start = since or tq.since
     end = until or tq.until
-    if as_of is not None:
-        cap = day.isoformat()
-        end = min(end, cap) if end else cap
+    phrase = f'"{tq.matched}" in the question'
+    until_from = "until" if until else phrase
+    if as_of is not None and not (end and end <= day.isoformat()):
+        end, until_from = day.isoformat(), "as_of"
+    # Said before SearchFilters would: its message knows only two dates, not where they came from.
+    check_range(start or None, end or None, since_from="since" if since else phrase, until_from=until_from)
     filters = SearchFilters(since=start or None, until=end or None,
                             outlets=tuple(o for o in (outlets or ()) if o and o.strip()),
                             prefer_recent=bool(tq.prefer_recent))

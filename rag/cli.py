@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from .errors import RagError
 from .evaluation import add_eval_parser
+from .terminal import TerminalStream, one_line, safe_json, safe_text, visible
 
 if TYPE_CHECKING:
     from .settings import Settings
@@ -68,7 +69,7 @@ def cmd_index(args: argparse.Namespace) -> int:
         print(json.dumps(report.to_dict(), indent=2))
         return 0
     for problem in report.problems:
-        print(f"skipped {problem}", file=sys.stderr)
+        print(f"skipped {visible(problem)}", file=sys.stderr)
     print(report.summary())
     return 0
 
@@ -87,40 +88,45 @@ def cmd_ask(args: argparse.Namespace) -> int:
     history = json.loads(Path(args.history).read_text()) if args.history else None
     answer = None
     streamed = ""
+    # Everything printed below comes from articles or from a model that read them: it goes through
+    # rag.terminal, so no escape sequence in an article reaches the terminal (titles, names, passages).
+    stream = TerminalStream()
     for event in assistant.stream(args.question, history, since=args.since, until=args.until,
                                   outlets=args.outlet or None, as_of=args.as_of):
         if event.kind == "token" and not args.json:
             streamed += event.text
-            print(event.text, end="", flush=True)
+            print(stream.feed(event.text), end="", flush=True)
         elif event.kind == "answer":
             answer = event.answer
+    print(stream.close(), end="")
     assert answer is not None
     if args.json:
-        print(json.dumps(answer.to_dict(), indent=2, ensure_ascii=False))
+        print(safe_json(answer.to_dict(), indent=2))
         return 0
     if streamed.strip() != answer.text:
         # The checked answer differs from the raw stream (citations fixed, or a refusal).
-        print(("\n\nChecked answer: " if streamed else "") + answer.text)
+        print(("\n\nChecked answer: " if streamed else "") + safe_text(answer.text))
     else:
         print()
     if answer.rewritten_question and answer.rewritten_question != answer.question:
-        print(f"\n(searched for: {answer.rewritten_question})")
+        print(f"\n(searched for: {one_line(answer.rewritten_question)})")
     if answer.filters.get("description"):
-        print(f"({answer.filters['description']})")
+        print(f"({one_line(answer.filters['description'])})")
     for c in answer.citations:
-        origin = ", ".join(x for x in (c.outlet, c.date) if x) or c.source
-        also = f"; also reported by {', '.join(c.also_reported_by)}" if c.also_reported_by else ""
+        origin = ", ".join(x for x in (one_line(c.outlet), one_line(c.date)) if x) or visible(c.source)
+        also = f"; also reported by {one_line(', '.join(c.also_reported_by))}" if c.also_reported_by else ""
         quoted = " … ".join(c.text[s - c.start:e - c.start] for s, e in c.spans) if c.spans else c.text
-        print(f"\n[{c.n}] {c.title} — {origin}{also}\n    {quoted}")
+        print(f"\n[{c.n}] {one_line(c.title)} — {origin}{also}\n    {safe_text(quoted)}")
     if answer.refused and answer.passages:
         print("\nClosest passages (not cited):")
         for p in answer.passages[:3]:
-            print(f"  - {p.title} — {', '.join(x for x in (p.outlet, p.date) if x) or p.source}: {p.text[:160]}…")
+            origin = ", ".join(x for x in (one_line(p.outlet), one_line(p.date)) if x) or visible(p.source)
+            print(f"  - {one_line(p.title)} — {origin}: {one_line(p.text[:160])}…")
     for note in answer.notes:
-        print(f"note: {note}", file=sys.stderr)
+        print(f"note: {visible(note)}", file=sys.stderr)
     t = answer.timings
     print(f"\nretrieval {t.retrieval_ms:.0f} ms, first token {t.first_token_ms or 0:.0f} ms, total {t.total_ms:.0f} ms; "
-          f"model {answer.model}", file=sys.stderr)
+          f"model {visible(answer.model)}", file=sys.stderr)
     return 0
 
 
@@ -145,19 +151,21 @@ def cmd_add(args: argparse.Namespace) -> int:
         bar.close()
         close()
     if args.json:
-        print(json.dumps(report.to_dict(), indent=2, ensure_ascii=False))
+        print(safe_json(report.to_dict(), indent=2))
         return 0 if report.saved or not report.failed else 1
+    # URLs and reasons come from feeds and pages: shown with their control characters made visible.
     for item in report.items:
-        via = f" (from {item.feed})" if item.feed else ""
+        url = visible(item.url)
+        via = f" (from {visible(item.feed)})" if item.feed else ""
         if item.status == "ok" and item.path:
-            print(f"saved   {item.url}{via} -> {Path(report.folder) / item.path}")
+            print(f"saved   {url}{via} -> {visible(Path(report.folder) / item.path)}")
         elif item.status == "ok":
-            print(f"feed    {item.url}: {item.reason}")
+            print(f"feed    {url}: {visible(item.reason)}")
         else:
-            print(f"failed  {item.url}{via}: {item.reason}", file=sys.stderr)
+            print(f"failed  {url}{via}: {visible(item.reason)}", file=sys.stderr)
     if report.index is not None:
         for problem in report.index.problems:
-            print(f"skipped {problem}", file=sys.stderr)
+            print(f"skipped {visible(problem)}", file=sys.stderr)
     print(report.summary())
     return 0 if report.saved or not report.failed else 1
 
@@ -218,7 +226,7 @@ def _main(argv: list[str] | None) -> tuple[int, argparse.Namespace]:
     try:
         return int(args.func(args) or 0), args
     except RagError as err:
-        _say(f"error: {err}")
+        _say(f"error: {visible(err)}")
         return 2, args
     except KeyboardInterrupt:
         _say("interrupted")

@@ -10,19 +10,33 @@ Chroma's range operators work on numbers only. An article without a date never m
 we cannot say it was published in it. Outlets match case-insensitively on the exact name
 (`outlet_key`, the name lower-cased with its spaces collapsed, is stored beside `outlet`).
 
+A filter names at most `MAX_FILTER_OUTLETS` outlets, and only indexed ones (`check_outlets`, called by
+the retriever with the outlets the index holds): a misspelt outlet is an error that names the indexed
+outlets closest to it, not a search that silently finds nothing.
+
 This module does not read dates out of questions ("last week"); it only holds the resolved range.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
+import difflib
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from .errors import QuestionError
 
-__all__ = ["SearchFilters", "date_int", "outlet_key"]
+__all__ = ["SearchFilters", "date_int", "outlet_key", "indexed_outlets", "check_date", "check_range", "MAX_FILTER_OUTLETS"]
+
+# More names than this is no longer a choice among outlets (leave the filter empty to search them all);
+# the bound keeps Chroma's `$in` far below SQLite's variable limit (40,000 names failed) and a search fast.
+MAX_FILTER_OUTLETS = 200
+# A description names this many outlets and counts the rest: the answer never echoes a long list.
+DESCRIBED_OUTLETS = 5
+# An unknown outlet's error suggests this many indexed ones (the closest spellings first).
+SUGGESTED_OUTLETS = 5
 
 
 def date_int(date: str | None) -> int:
@@ -41,7 +55,8 @@ def outlet_key(outlet: str | None) -> str:
     return " ".join((outlet or "").split()).casefold()
 
 
-def _check_date(name: str, value: str | None) -> str | None:
+def check_date(name: str, value: str | None) -> str | None:
+    """`value` as YYYY-MM-DD (None when empty); a `QuestionError` naming `name` when it is not a date."""
     if value is None or value == "":
         return None
     try:
@@ -76,6 +91,41 @@ def range_text(since: dt.date | None, until: dt.date | None) -> str:
     return ""
 
 
+def check_range(since: str | None, until: str | None, *, since_from: str = "since", until_from: str = "until") -> None:
+    """Raise `QuestionError` when a date is not one, or the range starts after it ends; `since_from` /
+    `until_from` say where each end came from ("since", "until", "as_of", the question's time phrase)."""
+    since, until = check_date("since", since), check_date("until", until)
+    if since and until and since > until:
+        raise QuestionError(_empty_range_message(since, since_from, until, until_from))
+
+
+def _empty_range_message(since: str, since_from: str, until: str, until_from: str) -> str:
+    """Why the range finds nothing, naming where each end came from: "swap the two dates" only
+    when both dates were given as since and until (`--since` after `--as-of` is one date)."""
+    if (since_from, until_from) == ("since", "until"):
+        return f"The date range starts ({since}) after it ends ({until}); swap the two dates."
+    if until_from == "as_of":
+        return (f"since={since} is after as_of={until}: nothing published after the as_of date is searched. "
+                f"Give a since on or before {until}, or a later as_of.")
+    return (f"The date range is empty: it starts on {since} ({since_from}) and ends on {until} ({until_from}). "
+            "Give dates that fit together, or leave one of them out.")
+
+
+# One entry: the outlet set of the BM25 side a search last used (rebuilt only when the index changes).
+_INDEXED: tuple[Sequence[Mapping[str, Any]], frozenset[str]] | None = None
+
+
+def indexed_outlets(keys: Sequence[Mapping[str, Any]]) -> frozenset[str]:
+    """The `outlet_key`s of an index's passages (its BM25 side's `keys`), computed once per index generation."""
+    global _INDEXED
+    cached = _INDEXED
+    if cached is not None and cached[0] is keys:
+        return cached[1]
+    found = frozenset(k for k in (m.get("outlet_key") for m in keys) if k)
+    _INDEXED = (keys, found)  # holding `keys` keeps its id from being reused while cached
+    return found
+
+
 @dataclass(frozen=True)
 class SearchFilters:
     """A date range (inclusive, YYYY-MM-DD), outlet names, and a preference for newer articles."""
@@ -86,11 +136,19 @@ class SearchFilters:
     prefer_recent: bool = False
 
     def __post_init__(self) -> None:
-        since, until = _check_date("since", self.since), _check_date("until", self.until)
+        since, until = check_date("since", self.since), check_date("until", self.until)
         if since and until and since > until:
-            raise QuestionError(f"The date range starts ({since}) after it ends ({until}); swap the two dates.")
+            raise QuestionError(_empty_range_message(since, "since", until, "until"))
         outlets: Iterable[str] = (self.outlets,) if isinstance(self.outlets, str) else (self.outlets or ())
-        cleaned = tuple(dict.fromkeys(" ".join(o.split()) for o in outlets if o and o.strip()))
+        # One name per outlet: "CNN" and "cnn " are the same outlet (the first spelling is kept).
+        by_key: dict[str, str] = {}
+        for name in outlets:
+            if name and name.strip():
+                by_key.setdefault(outlet_key(name), " ".join(name.split()))
+        if len(by_key) > MAX_FILTER_OUTLETS:
+            raise QuestionError(f"The filter names {len(by_key)} outlets; at most {MAX_FILTER_OUTLETS} can be chosen. "
+                                "Choose fewer, or none to search every outlet.")
+        cleaned = tuple(by_key.values())
         object.__setattr__(self, "since", since)
         object.__setattr__(self, "until", until)
         object.__setattr__(self, "outlets", cleaned)
@@ -114,6 +172,8 @@ class SearchFilters:
             words.append(range_text(since, until))
         if self.outlets:
             names = list(self.outlets)
+            if len(names) > DESCRIBED_OUTLETS:
+                names = names[:DESCRIBED_OUTLETS - 1] + [f"{len(names) - DESCRIBED_OUTLETS + 1} other outlets"]
             words.append("by " + (names[0] if len(names) == 1 else ", ".join(names[:-1]) + " or " + names[-1]))
         if self.prefer_recent and (since or until):
             words.append("(newest first)")
@@ -122,6 +182,26 @@ class SearchFilters:
     def to_dict(self) -> dict[str, Any]:
         return {"since": self.since, "until": self.until, "outlets": list(self.outlets),
                 "prefer_recent": self.prefer_recent}
+
+    @cached_property
+    def outlet_keys(self) -> frozenset[str]:
+        """The outlets' match keys, made once per filter (not once per passage tested)."""
+        return frozenset(outlet_key(o) for o in self.outlets)
+
+    def check_outlets(self, indexed: frozenset[str] | set[str]) -> None:
+        """Raise `QuestionError` when an outlet of the filter is not in `indexed` (the index's outlet keys)."""
+        unknown = [o for o in self.outlets if outlet_key(o) not in indexed]
+        if not unknown:
+            return
+        shown = ", ".join(repr(o) for o in unknown[:SUGGESTED_OUTLETS])
+        more = f" and {len(unknown) - SUGGESTED_OUTLETS} more" if len(unknown) > SUGGESTED_OUTLETS else ""
+        if not indexed:
+            raise QuestionError(f"No indexed article names its outlet, so no article is from {shown}{more}. "
+                                "Search without an outlet filter.")
+        close = difflib.get_close_matches(outlet_key(unknown[0]), sorted(indexed), n=SUGGESTED_OUTLETS, cutoff=0.5)
+        known = close + [k for k in sorted(indexed) if k not in close][:SUGGESTED_OUTLETS - len(close)]
+        raise QuestionError(f"No indexed article is from {shown}{more}. The {len(indexed)} indexed outlets include "
+                            f"{', '.join(known)} (names match whole, in any case).")
 
     def _bounds(self) -> tuple[int, int] | None:
         if not (self.since or self.until):
@@ -136,7 +216,7 @@ class SearchFilters:
         if bounds:
             clauses += [{"date_int": {"$gte": bounds[0]}}, {"date_int": {"$lte": bounds[1]}}]
         if self.outlets:
-            clauses.append({"outlet_key": {"$in": [outlet_key(o) for o in self.outlets]}})
+            clauses.append({"outlet_key": {"$in": sorted(self.outlet_keys)}})
         if not clauses:
             return None
         return clauses[0] if len(clauses) == 1 else {"$and": clauses}
@@ -152,6 +232,6 @@ class SearchFilters:
         if self.outlets:
             key = meta.get("outlet_key")
             key = key if key is not None else outlet_key(meta.get("outlet", ""))
-            if key not in {outlet_key(o) for o in self.outlets}:
+            if key not in self.outlet_keys:
                 return False
         return True

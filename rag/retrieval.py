@@ -40,7 +40,7 @@ from langchain_core.documents import Document
 from langchain_core.retrievers import BaseRetriever
 from pydantic import ConfigDict
 
-from .filters import SearchFilters, outlet_key
+from .filters import SearchFilters, indexed_outlets, outlet_key
 from .index import Index, _tokenize
 from .settings import Settings
 
@@ -171,6 +171,8 @@ class HybridRetriever(BaseRetriever):
         query_vec = np.asarray(self.index.embedder.embed_query(query), dtype=np.float32)
         # One collection handle for the whole search: each lookup is a round trip (to a server, too).
         col = self.index.collection()
+        if filters.outlets:  # a name no article has is a mistake to report, not a search that finds nothing
+            filters.check_outlets(indexed_outlets(self.index.bm25(col).keys))
         rankings: list[tuple[list[str], float]] = []
         keys: Keys = {}
         if s.retrieval_mode in ("hybrid", "dense"):

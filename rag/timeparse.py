@@ -13,6 +13,9 @@ Rolling periods, as people use them in news: "this week" is the 7 days ending on
 week" the 7 days before those; "this month" / "this year" run from the 1st / 1 January to `as_of`;
 "last month", "in March", "in 2025" are whole calendar months or years. A bare month is the most
 recent one not after `as_of`. A question with no time phrase gives an empty `TimeQuery`.
+
+A period that falls outside the calendar (`as_of` 0001-01-01 and "last year": there is no year 0) is a
+`QuestionError` that says so, not an OverflowError from date arithmetic.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
+from .errors import QuestionError
 from .filters import range_text
 
 __all__ = ["TimeQuery", "resolve_time", "without_time_phrase", "reports_until_asked"]
@@ -89,7 +93,12 @@ def resolve_time(question: str, as_of: dt.date | None = None) -> TimeQuery:
         match = pattern.search(question)
         if not match:
             continue
-        found = to_range(match, as_of)
+        try:
+            found = to_range(match, as_of)
+        except (OverflowError, ValueError):  # date arithmetic, or dateparser, past year 1 or 9999
+            raise QuestionError(f'"{match.group(0).strip()}" counted from {as_of.isoformat()} falls outside the '
+                                f"calendar ({dt.date.min.year}-{dt.date.max.year}); ask as of a date inside it, "
+                                "or without the time phrase.") from None
         if found is None:
             continue
         since, until = found

