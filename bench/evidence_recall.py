@@ -33,7 +33,11 @@ from .cpuinfo import describe as cpu_summary
 
 
 def evidence_recall(corpus: str, questions: str, *, every: int = 1, offset: int = 0, limit: int | None = None,
-                    use_as_of: bool = True) -> dict[str, Any]:
+                    use_as_of: bool = True, window: int | None = None) -> dict[str, Any]:
+    import rag.evidence
+
+    if window is not None:
+        rag.evidence.EVIDENCE_WINDOW = window  # the study's variable: sentences read beside each chosen one
     settings = eval_settings(corpus, Settings())
     assistant = Assistant(settings, llm=FakeListChatModel(responses=["NOT FOUND"]))
     if not assistant.store.exists():
@@ -50,13 +54,17 @@ def evidence_recall(corpus: str, questions: str, *, every: int = 1, offset: int 
             if not r.get("impossible")]
     in_passages = in_evidence = 0
     chars: list[int] = []
+    missed: list[str] = []  # ids of questions whose evidence holds no accepted answer
     try:
         for row in rows:
             shown.clear()
             answer = assistant.ask(row["question"], as_of=row.get("as_of") if use_as_of else None)
             evidence = shown.get("evidence", "")
             chars.append(len(evidence))
-            in_evidence += contains_answer(evidence, row["answers"])
+            hit = contains_answer(evidence, row["answers"])
+            in_evidence += hit
+            if not hit:
+                missed.append(str(row["id"]))
             in_passages += contains_answer("\n".join(p.text for p in answer.passages), row["answers"])
     finally:
         AnswerChain._write = write  # type: ignore[method-assign]
@@ -65,7 +73,8 @@ def evidence_recall(corpus: str, questions: str, *, every: int = 1, offset: int 
             "in_passages_share": round(in_passages / n, 3) if n else None,
             "in_evidence_share": round(in_evidence / n, 3) if n else None,
             "mean_evidence_chars": round(sum(chars) / n, 1) if n else None,
-            "top_k": settings.top_k, "evidence_chars": settings.evidence_chars}
+            "top_k": settings.top_k, "evidence_chars": settings.evidence_chars,
+            "window": rag.evidence.EVIDENCE_WINDOW, "missed": missed}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -76,10 +85,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--offset", type=int, default=0)
     p.add_argument("--limit", type=int, default=None)
     p.add_argument("--no-as-of", action="store_true")
+    p.add_argument("--window", type=int, default=None, help="sentences read on each side of a chosen one")
     p.add_argument("--json", action="store_true")
     args = p.parse_args(argv)
     result = evidence_recall(args.corpus, args.questions, every=args.every, offset=args.offset, limit=args.limit,
-                             use_as_of=not args.no_as_of)
+                             use_as_of=not args.no_as_of, window=args.window)
     if args.json:
         print(json.dumps(result))
     else:
