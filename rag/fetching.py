@@ -16,9 +16,13 @@ a page that fetches URLs for its visitors must not become a way into the machine
 A page is stored as an `.html` file in the corpus folder, with the browsers' "saved from url"
 marker on its first line, so re-indexing reads it with the same extraction (`rag.webpages`) and
 knows its address. A feed is not stored: its newest entries' links are fetched as articles
-(`fetch_max_feed_entries`), all of them within one time budget (`FEED_BUDGET_TIMEOUTS`). The name of a stored page comes from its URL; a different file of that
+(`fetch_max_feed_entries`), all of them within one time budget (`FEED_BUDGET_TIMEOUTS`), each
+within its own deadline too. The name of a stored page comes from its URL; a different file of that
 name is never overwritten (a number is added), while the same URL fetched again replaces its
 earlier copy (a corrected article updates the index).
+
+An IPv6 address that carries traffic to an IPv4 one (IPv4-mapped, 6to4, Teredo) is judged by the
+IPv4 address it embeds: 2002:a9fe:a9fe::1 is 169.254.169.254.
 
 This module does not index: `Assistant.add` fetches, then re-indexes the folder incrementally.
 """
@@ -294,7 +298,9 @@ class _Fetcher:
             except _NETWORK_ERRORS as err:
                 if deadline.left() <= 0:
                     raise _Refused(deadline.reason) from err
-                raise _Refused(f"could not fetch it ({err.__class__.__name__}: {err})") from err
+                if isinstance(err, httpcore.ConnectError):
+                    raise _Refused(f"could not connect ({err.__class__.__name__}: {err})") from err
+                raise _Refused(f"the download broke off ({err.__class__.__name__}: {err})") from err
             if kind == "sniff":
                 kind = "feed" if looks_like_feed(body) else "html" if b"<html" in body[:4096].lower() else ""
                 if not kind:
