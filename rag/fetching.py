@@ -113,7 +113,6 @@ FEED_BUDGET_TIMEOUTS = 3
 # has no reason to send brotli or zstd (which the standard library cannot bound).
 ACCEPT_ENCODING = "gzip, deflate"
 _GZIP_NAMES = ("gzip", "x-gzip")
-_READ_CHUNK = 65_536  # raw bytes asked of the socket at a time; each inflates to at most the room left
 
 
 @dataclass(frozen=True)
@@ -193,9 +192,12 @@ class _DeadlineBackend(httpcore.NetworkBackend):
 
     Why here: httpx's (and httpcore's) timeouts apply to each socket operation, so a server that sends
     its headers or body one byte a second never trips them. Giving every connect, TLS handshake, read
-    and write only the time left before the deadline makes the deadline exact, in this thread, with
-    no watchdog thread racing the request and no half-closed socket left in the pool. httpcore takes a
-    network backend as documented API (httpx does not expose it, hence httpcore directly).
+    and write only the time left before the deadline makes the deadline exact, in this thread. The
+    alternatives are worse: a watchdog that closes the socket from another thread does not wake a
+    `recv` blocked on Linux (only `shutdown` does, and httpx hands out no socket before the headers),
+    and a worker thread abandoned at `join(timeout)` keeps the connection and its reads running.
+    httpcore takes a network backend as documented API; httpx does not pass one through, hence
+    httpcore directly (it also yields the body raw, which the bounded inflating below needs).
     """
 
     def __init__(self) -> None:
