@@ -33,7 +33,7 @@ OTHER = (b"<html><head><title>Launch delayed | Orbit Daily</title><meta property
 
 
 MB = 1 << 20
-SLOW_ARTICLES = 6  # links in /slow-feed, each answered after SLOW_ARTICLE_S
+SLOW_ARTICLES = 8  # links in /slow-feed, each answered after SLOW_ARTICLE_S
 SLOW_ARTICLE_S = 0.7  # under the tests' 1 s timeout: only a budget for the whole feed stops them
 
 
@@ -401,11 +401,11 @@ def test_a_host_name_that_resolves_slowly_times_out_at_the_deadline(server: str,
 
 
 def test_a_feeds_articles_share_one_time_budget(server: str, tmp_path: Path, settings: Settings):
-    """Six links of 0.7 s each (4.2 s in all) against a budget of 3 x the 1 s timeout for all of them."""
+    """Eight links of 0.7 s each (5.6 s in all) against a budget of 3 x the 1 s timeout for all of them."""
     t0 = time.monotonic()
     report = fetch_urls([server + "/slow-feed"], tmp_path, settings=settings, allow_private=True)
     took = time.monotonic() - t0
-    assert took < 3.8
+    assert took < 4.5
     assert fetching.FEED_BUDGET_TIMEOUTS == 3
     feed, *articles = report.items
     assert feed.status == "ok" and len(articles) == SLOW_ARTICLES
