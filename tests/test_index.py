@@ -286,3 +286,69 @@ def test_a_store_deleted_under_its_manifest_is_built_again(corpus: Path) -> None
     out = subprocess.run([sys.executable, "-m", "rag.cli", "index", str(corpus), "--json", "--quiet"],
                          capture_output=True, text=True, check=True).stdout
     assert json.loads(out)["added"] == 3
+
+
+# ---------------------------------------------------------------- a file that fails to read keeps what it held (issue 23)
+def _rows(n: int) -> list[dict[str, str]]:
+    topics = ["The harbour reopened on Monday after the storm.", "The council approved a new library downtown.",
+              "Zebrafish regenerate their fins remarkably quickly.", "A comet will be visible from the north."]
+    return [{"_id": f"r{i}", "title": f"Story {i}", "text": topics[i % len(topics)]} for i in range(n)]
+
+
+def _rss(items: list[tuple[str, str]]) -> str:
+    entries = "".join(f"<item><guid>{guid}</guid><title>{title}</title><description>{title} Details follow."
+                      f"</description></item>" for guid, title in items)
+    return f'<?xml version="1.0"?><rss version="2.0"><channel><title>Wire</title>{entries}</channel></rss>'
+
+
+def _doc_ids_of(file: str) -> set[str]:
+    return {d for d in _ids_by_doc(Assistant(Settings())) if d.startswith(f"{file}#")}
+
+
+def test_a_jsonl_cut_off_mid_line_keeps_every_article_it_held(assistant: Assistant, corpus: Path) -> None:
+    import json
+
+    news = corpus / "news.jsonl"
+    lines = [json.dumps(r) for r in _rows(4)]
+    news.write_text("\n".join(lines) + "\n")
+    assistant.index(corpus)
+    before = _doc_ids_of("news.jsonl")
+    assert len(before) == 4
+    news.write_text(lines[0] + "\n" + lines[1][: len(lines[1]) // 2])  # truncated while being written
+    report = assistant.index(corpus)
+    assert report.deleted == 0 and report.failed == 1 and report.kept == 3
+    assert _doc_ids_of("news.jsonl") == before
+    # Once the file reads cleanly again, a row that is really gone is deleted.
+    news.write_text("\n".join(lines[:3]) + "\n")
+    report = assistant.index(corpus)
+    assert report.deleted == 1 and _doc_ids_of("news.jsonl") == before - {"news.jsonl#r3"}
+
+
+def test_a_jsonl_that_turns_unreadable_keeps_every_article_it_held(assistant: Assistant, corpus: Path) -> None:
+    import json
+
+    news = corpus / "news.jsonl"
+    news.write_text("".join(json.dumps(r) + "\n" for r in _rows(3)))
+    assistant.index(corpus)
+    before = _doc_ids_of("news.jsonl")
+    news.write_bytes(b"\xff\xfe not utf-8 any more")
+    report = assistant.index(corpus)
+    assert report.deleted == 0 and report.kept == 3
+    assert _doc_ids_of("news.jsonl") == before
+    assert any(f.path == "news.jsonl" and f.status == "failed" for f in report.files)
+
+
+@pytest.mark.parametrize("breakage", ["truncated", "garbage"])
+def test_a_feed_that_breaks_keeps_every_article_it_held(assistant: Assistant, corpus: Path, breakage: str) -> None:
+    feed = corpus / "wire.rss"
+    text = _rss([("a1", "Harbour reopens"), ("a2", "Library approved"), ("a3", "Comet visible tonight")])
+    feed.write_text(text)
+    assistant.index(corpus)
+    before = _doc_ids_of("wire.rss")
+    assert len(before) == 3
+    # Cut inside the second entry (feedparser reads what it can), or not a feed at all any more.
+    feed.write_text(text[: text.index("Library approved") + 4] if breakage == "truncated" else "{not xml")
+    report = assistant.index(corpus)
+    assert report.deleted == 0
+    assert _doc_ids_of("wire.rss") == before
+    assert report.kept >= 2
