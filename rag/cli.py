@@ -60,10 +60,15 @@ def cmd_index(args: argparse.Namespace) -> int:
 
     update, close = _progress_bar()
     try:
-        report = Index(_settings()).update(args.path, rebuild=args.rebuild, progress=None if args.quiet else update,
-                                          wait=args.wait)
-    finally:
-        close()
+        try:
+            report = Index(_settings()).update(args.path, rebuild=args.rebuild,
+                                              progress=None if args.quiet else update, wait=args.wait)
+        finally:
+            close()  # before any message, so that the bar does not redraw after it
+    except KeyboardInterrupt:
+        # A stopped run is redone by the next one (content-hashed ids), and the index answers meanwhile.
+        _say("interrupted; the index keeps what it held: run `rag index` again to finish")
+        return 130
     if args.json:
         print(json.dumps(report.to_dict(), indent=2))
         return 0

@@ -339,19 +339,20 @@ class Index:
     def _drop_retired(self, live: str) -> float:
         """Delete the collections earlier rebuilds replaced, once no search can still hold them, and
         those of rebuilds killed before their switch, each with its BM25 folder. Returns when the
-        next retired one may go (0: none left). Runs under the index lock, so no rebuild is filling one."""
-        now, next_due = time.time(), 0.0
+        earliest one kept was retired (0: none left). Runs under the index lock, so no rebuild is
+        filling one."""
+        now, earliest = time.time(), 0.0
         for col in self.client.list_collections():
             name = col.name
             if name == live or not self._is_ours(name):
                 continue
             retired_at = (col.metadata or {}).get("retired_at")
             if isinstance(retired_at, (int, float)) and now < retired_at + RETIRED_GRACE_S:
-                next_due = min(next_due or retired_at + RETIRED_GRACE_S, retired_at + RETIRED_GRACE_S)
+                earliest = min(earliest or retired_at, retired_at)
                 continue
             self._drop(name)
             shutil.rmtree(self._bm25_folder(name), ignore_errors=True)
-        return next_due
+        return earliest
 
     def _legacy_rebuild_leftover(self) -> Any | None:
         """A `--rebuild` of the renaming kind killed between dropping the old collection and renaming
@@ -478,7 +479,7 @@ class Index:
         manifest = read_manifest(path) if path is not None else None
         if manifest is None or not (self.settings.chroma_dir / "chroma.sqlite3").is_file():
             return None
-        if manifest.cleanup_due and time.time() >= manifest.cleanup_due:
+        if manifest.retired_at and time.time() >= manifest.retired_at + RETIRED_GRACE_S:
             return None  # a collection a rebuild replaced is due for deletion, which needs the store
         hashes = {doc.doc_id: h for doc, h in zip(loaded.documents, doc_hashes)}
         generation = _bm25_generation(self._bm25_folder(manifest.live or self.settings.collection))
@@ -494,7 +495,7 @@ class Index:
 
     def _record_manifest(self, live: str, generation: str, doc_status: dict[str, tuple[str, int]],
                          doc_hashes: dict[str, str], stored_docs: set[str], passages: int,
-                         cleanup_due: float) -> None:
+                         retired_at: float) -> None:
         """Write the manifest of a finished run, when it describes the whole store (no document kept
         only because its file failed to read this time: the next run must look at the store for it)."""
         path = self._manifest_path
@@ -502,7 +503,7 @@ class Index:
             return
         write_manifest(path, Manifest(self.settings.collection, _chunking_signature(self.settings), generation,
                                       {d: (doc_hashes[d], n) for d, (_, n) in doc_status.items()}, passages,
-                                      live=live, cleanup_due=cleanup_due))
+                                      live=live, retired_at=retired_at))
 
     def _expected_passages(self, loaded: Any, rebuild: bool) -> int:
         """About how many passages this run will embed, when it is known before opening the store: all
@@ -520,7 +521,7 @@ class Index:
         if self._manifest_path is not None:
             drop_manifest(self._manifest_path)  # written again only when this run finishes
         live = self._adopt_legacy_rebuild(self._live_name())
-        cleanup_due = self._drop_retired(live)
+        retired_at = self._drop_retired(live)
         if rebuild:
             # Build beside the live collection and switch the pointer at the end, so the old index keeps
             # answering (and survives a crash) while the new one is embedded.
@@ -573,7 +574,7 @@ class Index:
             report.total_chunks = len(stored["ids"])
             report.total_documents = len(existing)
             self._record_manifest(live, generation, doc_status, doc_hashes, set(existing), len(stored["ids"]),
-                                  cleanup_due)
+                                  retired_at)
             report.seconds = time.perf_counter() - t0
             return report
 
@@ -600,11 +601,11 @@ class Index:
         metas = self._rebuild_bm25(col, generation=new_generation, rows=written if fresh else None)
         if rebuild:
             self._switch_live(col, replaced=live)
-            live, cleanup_due = col.name, time.time() + RETIRED_GRACE_S
+            live, retired_at = col.name, retired_at or time.time()  # the earliest still waiting
         report.total_chunks = len(metas)
         stored_docs = {m["doc_id"] for m in metas}
         report.total_documents = len(stored_docs)
-        self._record_manifest(live, new_generation, doc_status, doc_hashes, stored_docs, len(metas), cleanup_due)
+        self._record_manifest(live, new_generation, doc_status, doc_hashes, stored_docs, len(metas), retired_at)
         report.seconds = time.perf_counter() - t0
         return report
 

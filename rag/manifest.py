@@ -43,7 +43,7 @@ class Manifest:
     documents: dict[str, tuple[str, int]]  # doc_id -> (doc_hash, its passages)
     passages: int  # stored passages in all (identical passages of two documents are stored once)
     live: str = ""  # the collection the pointer named (a rebuild's `<collection>__g...`); "" = `collection`
-    cleanup_due: float = 0.0  # when a collection a rebuild replaced may be deleted (a run that must open the store); 0 = none
+    retired_at: float = 0.0  # when the earliest collection a rebuild replaced, not yet deleted, was retired; 0 = none
 
     def matches(self, collection: str, signature: str, generation: str | None,
                 documents: dict[str, str]) -> bool:
@@ -62,7 +62,7 @@ def read_manifest(path: Path) -> Manifest | None:
         docs = {str(k): (str(v[0]), int(v[1])) for k, v in data["documents"].items()}
         return Manifest(str(data["collection"]), str(data["signature"]), str(data["generation"]), docs,
                         int(data["passages"]), live=str(data.get("live") or ""),
-                        cleanup_due=float(data.get("cleanup_due") or 0.0))
+                        retired_at=float(data.get("retired_at") or 0.0))
     except (OSError, ValueError, KeyError, TypeError, IndexError, AttributeError):
         return None
 
@@ -72,7 +72,7 @@ def write_manifest(path: Path, manifest: Manifest) -> None:
     payload = {"version": _VERSION, "collection": manifest.collection, "signature": manifest.signature,
                "generation": manifest.generation,
                "documents": {d: [h, n] for d, (h, n) in manifest.documents.items()}, "passages": manifest.passages,
-               "live": manifest.live, "cleanup_due": manifest.cleanup_due}
+               "live": manifest.live, "retired_at": manifest.retired_at}
     tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}")
     try:
         tmp.write_text(json.dumps(payload), encoding="utf-8")

@@ -352,3 +352,103 @@ def test_a_feed_that_breaks_keeps_every_article_it_held(assistant: Assistant, co
     assert report.deleted == 0
     assert _doc_ids_of("wire.rss") == before
     assert report.kept >= 2
+
+
+# ---------------------------------------------------------------- --rebuild without a gap (issue 23)
+OLD_FERRIES, NEW_FERRIES = "Ferries resumed service", "Ferries are cancelled"
+
+
+def test_a_search_holding_the_old_collection_finishes_after_a_rebuild(corpus: Path) -> None:
+    import threading
+
+    writer = Index(Settings())
+    writer.update(corpus)
+    holding, resume = threading.Event(), threading.Event()
+
+    class PausedIndex(Index):
+        """The real index; its search stops after taking the collection handle, until the rebuild is done."""
+
+        def collection(self) -> object:
+            col = super().collection()
+            holding.set()
+            resume.wait(120)
+            return col
+
+    settings = Settings()
+    retriever = HybridRetriever(index=PausedIndex(settings, embedder=writer.embedder), settings=settings, k=3)
+    outcome: dict[str, object] = {}
+
+    def ask() -> None:
+        try:
+            outcome["docs"] = retriever.search("harbour ferries islands")
+        except Exception as err:  # noqa: BLE001 - the test reports it
+            outcome["error"] = err
+
+    thread = threading.Thread(target=ask)
+    thread.start()
+    try:
+        assert holding.wait(120)
+        (corpus / "b.txt").write_text(f"The harbour stays shut. {NEW_FERRIES} until further notice.")
+        Index(Settings(), embedder=writer.embedder).update(corpus, rebuild=True)
+    finally:
+        resume.set()
+        thread.join(120)
+    assert "error" not in outcome, outcome.get("error")
+    docs = outcome["docs"]
+    assert isinstance(docs, list) and OLD_FERRIES in docs[0].page_content  # the old index answered it
+    fresh = HybridRetriever(index=Index(settings, embedder=writer.embedder), settings=settings, k=3)
+    assert NEW_FERRIES in fresh.search("harbour ferries islands")[0].page_content
+
+
+def test_questions_during_rebuilds_never_fail_and_answer_from_old_or_new(corpus: Path) -> None:
+    import threading
+
+    Index(Settings()).update(corpus)
+    settings = Settings()
+    reader = HybridRetriever(index=Index(settings), settings=settings, k=3)  # as another process would have
+    reader.search("warm up")  # its model loaded before the rebuilds start
+    stop = threading.Event()
+    answers: list[str] = []
+    errors: list[BaseException] = []
+
+    def ask() -> None:
+        while not stop.is_set():
+            try:
+                answers.append(reader.search("harbour ferries islands")[0].page_content)
+            except Exception as err:  # noqa: BLE001 - the test reports it
+                errors.append(err)
+
+    thread = threading.Thread(target=ask)
+    thread.start()
+    try:
+        for n, words in enumerate([NEW_FERRIES, OLD_FERRIES, NEW_FERRIES]):
+            (corpus / "b.txt").write_text(f"The harbour news, take {n}. {words} to the islands.")
+            Index(Settings()).update(corpus, rebuild=True)
+    finally:
+        stop.set()
+        thread.join(120)
+    assert not errors, errors[:3]
+    assert len(answers) >= 10
+    assert all(OLD_FERRIES in text or NEW_FERRIES in text for text in answers)
+    assert NEW_FERRIES in reader.search("harbour ferries islands")[0].page_content
+
+
+def test_the_collection_a_rebuild_replaced_is_deleted_by_a_later_run(corpus: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    import rag.index
+
+    store = Index(Settings())
+    store.update(corpus)
+    store.update(corpus, rebuild=True)
+    names = {c.name for c in store.client.list_collections()}
+    assert "articles" in names and Settings().bm25_dir.exists()  # still readable by searches in flight
+    unchanged = Index(Settings()).update(corpus)  # within the grace period: nothing to delete yet
+    assert unchanged.skipped == 3 and "articles" in {c.name for c in store.client.list_collections()}
+    monkeypatch.setattr(rag.index, "RETIRED_GRACE_S", 0.0)
+    later = Index(Settings())
+    assert later.update(corpus).skipped == 3
+    assert later._client is not None  # the manifest sent it to the store, where the deletion is done
+    live = store._live_name()
+    assert {c.name for c in store.client.list_collections()} == {live, "articles__live"}
+    assert not Settings().bm25_dir.exists() and store._bm25_folder(live).is_dir()
+    assert Index(Settings()).update(corpus).skipped == 3
