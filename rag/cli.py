@@ -180,7 +180,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("index", help="index a folder (or file) of articles; incremental")
     p.add_argument("path", type=Path)
-    p.add_argument("--rebuild", action="store_true", help="drop the index and build it from scratch")
+    p.add_argument("--rebuild", action="store_true",
+                   help="build the index from scratch (the old one answers until the new one is ready)")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--wait", type=float, default=0, help="seconds to wait if another index run holds the lock")

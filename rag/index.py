@@ -88,9 +88,9 @@ class IndexReport:
     problems: list[FileProblem] = field(default_factory=list)
 
     def summary(self) -> str:
+        kept = f" ({self.kept} articles of theirs kept from earlier runs)" if self.kept else ""
         return (f"{self.added} added, {self.updated} updated, {self.skipped} skipped, {self.deleted} deleted, "
-                f"{self.failed} failed{f' ({self.kept} articles of theirs kept from earlier runs)' if self.kept else ''}; "
-                f"{self.total_documents} documents, {self.total_chunks} passages in the index "
+                f"{self.failed} failed{kept}; {self.total_documents} documents, {self.total_chunks} passages in the index "
                 f"({self.seconds:.1f} s)")
 
     def to_dict(self) -> dict[str, Any]:

@@ -288,7 +288,7 @@ def test_a_store_deleted_under_its_manifest_is_built_again(corpus: Path) -> None
     assert json.loads(out)["added"] == 3
 
 
-# ---------------------------------------------------------------- a file that fails to read keeps what it held (issue 23)
+# ---------------------------------------------------------------- a file that fails to read keeps its articles (issue 23)
 def _rows(n: int) -> list[dict[str, str]]:
     topics = ["The harbour reopened on Monday after the storm.", "The council approved a new library downtown.",
               "Zebrafish regenerate their fins remarkably quickly.", "A comet will be visible from the north."]
@@ -317,6 +317,7 @@ def test_a_jsonl_cut_off_mid_line_keeps_every_article_it_held(assistant: Assista
     news.write_text(lines[0] + "\n" + lines[1][: len(lines[1]) // 2])  # truncated while being written
     report = assistant.index(corpus)
     assert report.deleted == 0 and report.failed == 1 and report.kept == 3
+    assert "3 articles of theirs kept" in report.summary()
     assert _doc_ids_of("news.jsonl") == before
     # Once the file reads cleanly again, a row that is really gone is deleted.
     news.write_text("\n".join(lines[:3]) + "\n")
@@ -442,8 +443,10 @@ def test_the_collection_a_rebuild_replaced_is_deleted_by_a_later_run(corpus: Pat
     store.update(corpus, rebuild=True)
     names = {c.name for c in store.client.list_collections()}
     assert "articles" in names and Settings().bm25_dir.exists()  # still readable by searches in flight
-    unchanged = Index(Settings()).update(corpus)  # within the grace period: nothing to delete yet
-    assert unchanged.skipped == 3 and "articles" in {c.name for c in store.client.list_collections()}
+    within_grace = Index(Settings())
+    unchanged = within_grace.update(corpus)  # nothing to delete yet: decided from the manifest alone
+    assert unchanged.skipped == 3 and within_grace._client is None
+    assert "articles" in {c.name for c in store.client.list_collections()}
     monkeypatch.setattr(rag.index, "RETIRED_GRACE_S", 0.0)
     later = Index(Settings())
     assert later.update(corpus).skipped == 3
