@@ -61,10 +61,15 @@ def cmd_index(args: argparse.Namespace) -> int:
 
     update, close = _progress_bar()
     try:
-        report = Index(_settings()).update(args.path, rebuild=args.rebuild, progress=None if args.quiet else update,
-                                          wait=args.wait)
-    finally:
-        close()
+        try:
+            report = Index(_settings()).update(args.path, rebuild=args.rebuild,
+                                              progress=None if args.quiet else update, wait=args.wait)
+        finally:
+            close()  # before any message, so that the bar does not redraw after it
+    except KeyboardInterrupt:
+        # A stopped run is redone by the next one (content-hashed ids), and the index answers meanwhile.
+        _say("interrupted; the index keeps what it held: run `rag index` again to finish")
+        return 130
     if args.json:
         print(json.dumps(report.to_dict(), indent=2))
         return 0
@@ -183,7 +188,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("index", help="index a folder (or file) of articles; incremental")
     p.add_argument("path", type=Path)
-    p.add_argument("--rebuild", action="store_true", help="drop the index and build it from scratch")
+    p.add_argument("--rebuild", action="store_true",
+                   help="build the index from scratch (the old one answers until the new one is ready)")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--wait", type=float, default=0, help="seconds to wait if another index run holds the lock")

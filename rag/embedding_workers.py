@@ -18,7 +18,8 @@ work, so a worker is not held up while the main process is inside a long `upsert
 Each worker runs the same encoder as the main process (`OnnxEncoder`: one text per single-threaded
 ONNX run, then `encode`'s normalisation), so a text's vector is bit-identical to the one the main
 process computes (`tests/test_embedding_workers.py`). A worker whose parent dies (kill -9) gets a
-broken pipe at its next write and exits. Only for the onnx-int8 backend; torch embeds in-process.
+broken pipe at its next write and exits; Ctrl-C reaches the main process only (the workers have a
+session of their own), which stops them. Only for the onnx-int8 backend; torch embeds in-process.
 """
 
 from __future__ import annotations
@@ -65,9 +66,12 @@ class EmbeddingWorkers:
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (package_root, os.environ.get("PYTHONPATH")) if p)}
         n_workers = max(1, processes)
         for k in range(n_workers):
+            # A session of their own: Ctrl-C in a terminal signals the whole foreground process group,
+            # and each worker would die printing a KeyboardInterrupt traceback. The main process alone
+            # gets it, and stops the workers on its way out (`close`).
             proc = subprocess.Popen(
                 [sys.executable, "-m", "rag.embedding_workers", str(onnx_path), str(model_path), str(k), str(n_workers)],
-                stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env)
+                stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env, start_new_session=True)
             try:
                 import fcntl
 
@@ -164,3 +168,5 @@ if __name__ == "__main__":
         _work(sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), vectors_out)
     except BrokenPipeError:  # the main process is gone (killed, or closed us early): nothing to deliver
         os._exit(1)
+    except KeyboardInterrupt:  # a SIGINT sent to the worker itself: the main process reports the stop
+        os._exit(130)

@@ -6,7 +6,10 @@ content hash and passage count, so Chroma itself is the record of what is indexe
 - a changed document gets its new passages upserted first, then its old ones deleted (it stays
   answerable throughout);
 - a document no longer in the folder is deleted, unless its file merely failed to read this time
-  (a corrupt file never costs the user what was indexed from it before).
+  (a corrupt file never costs the user what was indexed from it before). A `.jsonl` or feed holds
+  many documents (`news.jsonl#<_id>`): when it fails to read, wholly or partly (a line cut off by a
+  write in progress, a malformed feed read only in part), every document indexed from it stays
+  until it reads cleanly again, since which of them are missing because of the failure cannot be told.
 Passage ids are derived from content, so re-running after a crash (even `kill -9` mid-batch)
 upserts the same ids again: never duplicates, nothing missing. This is the content-hash scheme of
 LangChain's indexing API, kept in the store instead of a side database so that it holds equally for
@@ -15,6 +18,10 @@ a Chroma server shared by several machines.
 The BM25 index is rebuilt from what the collection holds after every run and tagged with the
 collection's `generation`; the collection is marked dirty before the first write, so a BM25 index
 that missed a run (crash, other machine) is detected and rebuilt on load.
+
+`--rebuild` fills a new collection beside the live one and then switches a pointer to it (see
+"which collection is live" below): questions are answered by the old index until the new one is
+ready, each from one collection and the BM25 index that belongs to it.
 
 One re-index at a time per data directory (a file lock); a second one is refused clearly.
 """
@@ -25,6 +32,7 @@ import hashlib
 import json
 import logging
 import os
+import re
 import shutil
 import time
 import uuid
@@ -38,7 +46,7 @@ from urllib.parse import urlparse
 from filelock import FileLock, Timeout
 
 from .chunking import Chunk, chunk_document
-from .documents import FileProblem, load_corpus
+from .documents import FEED_SUFFIXES, FileProblem, load_corpus
 from .errors import ChromaUnreachableError, CorpusError, IndexBusyError, IndexMissingError, RagError
 from .filters import SearchFilters, date_int, outlet_key
 from .manifest import Manifest, drop_manifest, read_manifest, write_manifest
@@ -70,6 +78,7 @@ class IndexReport:
     skipped: int = 0
     deleted: int = 0
     failed: int = 0
+    kept: int = 0  # documents not read this run, kept because their file failed to read (wholly or partly)
     chunks_added: int = 0
     chunks_deleted: int = 0
     total_documents: int = 0
@@ -79,8 +88,9 @@ class IndexReport:
     problems: list[FileProblem] = field(default_factory=list)
 
     def summary(self) -> str:
+        kept = f" ({self.kept} articles of theirs kept from earlier runs)" if self.kept else ""
         return (f"{self.added} added, {self.updated} updated, {self.skipped} skipped, {self.deleted} deleted, "
-                f"{self.failed} failed; {self.total_documents} documents, {self.total_chunks} passages in the index "
+                f"{self.failed} failed{kept}; {self.total_documents} documents, {self.total_chunks} passages in the index "
                 f"({self.seconds:.1f} s)")
 
     def to_dict(self) -> dict[str, Any]:
@@ -114,6 +124,10 @@ class _ChromaEmbeddingFunction:
 # Bumped when the stored metadata changes shape, so that `rag index` rewrites older indexes once
 # (m2: date_int, outlet, url, authors, group, text_key; identical passages stored once; m3: one sentence splitter, rag.text).
 _SCHEMA = "m3"
+
+# How long the collection a `--rebuild` replaced stays readable after the switch: a search holds its
+# collection handle for well under a second (one retrieval), so a minute covers any search in flight.
+RETIRED_GRACE_S = 60.0
 
 
 def _chunking_signature(settings: Settings) -> str:
@@ -222,24 +236,32 @@ class Index:
         return self._client
 
     def _collection(self, create: bool = False, name: str | None = None) -> Any:
-        name = name or self.settings.collection
+        """The live collection, as the pointer names it now; with `create`, the collection `name`
+        (default: the live one), made if missing."""
         ef = _ChromaEmbeddingFunction(self.embedder)
         try:
             if create:
                 col = self.client.get_or_create_collection(
-                    name, embedding_function=ef, configuration={"hnsw": self._hnsw_configuration()},
-                    metadata={"generation": _DIRTY})
+                    name or self._live_name(), embedding_function=ef,
+                    configuration={"hnsw": self._hnsw_configuration()}, metadata={"generation": _DIRTY})
                 self._tune_search_ef(col)
                 return col
-            try:
-                return self.client.get_collection(name, embedding_function=ef)
-            except Exception as err:
-                if not _is_not_found(err):
-                    raise
-                if name == self.settings.collection and self._finish_interrupted_swap():
-                    return self.client.get_collection(name, embedding_function=ef)
-                raise IndexMissingError(
-                    f"No index yet in {self.location}. Run `rag index corpus/` (or `make run`) first.") from err
+            # Reading the pointer and then the collection it names are two reads; a rebuild may switch
+            # in between, but the collection it replaces stays for RETIRED_GRACE_S, so one more look is
+            # only for a pointer read longer ago than that.
+            missing: Exception | None = None
+            for _ in range(2):
+                try:
+                    return self.client.get_collection(self._live_name(), embedding_function=ef)
+                except Exception as err:
+                    if not _is_not_found(err):
+                        raise
+                    missing = err
+            leftover = self._legacy_rebuild_leftover()
+            if leftover is not None:
+                return leftover
+            raise IndexMissingError(
+                f"No index yet in {self.location}. Run `rag index corpus/` (or `make run`) first.") from missing
         except RagError:
             raise
         except Exception as err:
@@ -264,24 +286,106 @@ class Index:
             col.modify(configuration={"hnsw": {"ef_search": self.settings.hnsw_search_ef}})
 
     def collection(self) -> Any:
-        """The live collection (IndexMissingError if there is none): fetch once per search and pass it on."""
+        """The live collection (IndexMissingError if there is none): fetch once per search and pass it
+        on. A `--rebuild` that replaces it meanwhile leaves it readable for RETIRED_GRACE_S."""
         return self._collection()
 
-    def _finish_interrupted_swap(self) -> bool:
-        """A `--rebuild` killed between dropping the old collection and renaming the new one: finish it."""
-        staging = self._staging_name
-        try:
-            col = self.client.get_collection(staging, embedding_function=_ChromaEmbeddingFunction(self.embedder))
-        except Exception:
-            return False
-        if (col.metadata or {}).get("generation", _DIRTY) == _DIRTY:
-            return False  # the rebuild itself did not finish; the next `rag index` redoes it
-        col.modify(name=self.settings.collection)
-        return True
-
+    # ------------------------------------------------------------- which collection is live
+    # Questions are answered from the collection the pointer names: a small, empty collection
+    # `<collection>__live` whose metadata says {"live": name}. Without one (an index never rebuilt, or
+    # made before pointers), the live collection is `<collection>` itself. `--rebuild` fills a new
+    # collection `<collection>__g<hex>` (with its own BM25 folder) beside the live one and switches the
+    # pointer in one metadata write; the collection it replaces is stamped `retired_at` and deleted by
+    # a later run once RETIRED_GRACE_S have passed. The pointer lives in Chroma, not in a local file,
+    # so that every machine sharing a Chroma server follows the switch. Chroma has no aliases, and
+    # renaming (drop the old, rename the new) left a window in which a search found no collection, or
+    # lost the one it held mid-search (issue 23).
     @property
-    def _staging_name(self) -> str:
-        return f"{self.settings.collection}__rebuild"
+    def _pointer_name(self) -> str:
+        return f"{self.settings.collection}__live"
+
+    def _live_name(self) -> str:
+        try:
+            pointer = self.client.get_collection(self._pointer_name,
+                                                 embedding_function=_ChromaEmbeddingFunction(self.embedder))
+        except Exception as err:
+            if not _is_not_found(err):
+                raise
+            return self.settings.collection
+        return str((pointer.metadata or {}).get("live") or self.settings.collection)
+
+    def _switch_live(self, col: Any, replaced: str) -> None:
+        """Make `col` the collection questions use; `replaced` (the live one until now) is kept for
+        the searches that still hold it and deleted by a later run."""
+        try:
+            old = self.client.get_collection(replaced, embedding_function=_ChromaEmbeddingFunction(self.embedder))
+        except Exception as err:
+            if not _is_not_found(err):
+                raise
+        else:
+            # Stamped before the switch: a run killed in between leaves it live (never deleted while
+            # live) rather than retired without a date (deleted at once).
+            self._set_metadata(old, retired_at=time.time())
+        pointer = self.client.get_or_create_collection(
+            self._pointer_name, embedding_function=_ChromaEmbeddingFunction(self.embedder),
+            metadata={"live": col.name})
+        pointer.modify(metadata={"live": col.name})
+
+    def _is_ours(self, name: str) -> bool:
+        """A data collection of this index: the original, a rebuild's, or an old-style rebuild's."""
+        base = self.settings.collection
+        return name in (base, f"{base}__rebuild") or name.startswith(f"{base}__g")
+
+    def _drop_retired(self, live: str) -> float:
+        """Delete the collections earlier rebuilds replaced, once no search can still hold them, and
+        those of rebuilds killed before their switch, each with its BM25 folder. Returns when the
+        earliest one kept was retired (0: none left). Runs under the index lock, so no rebuild is
+        filling one."""
+        now, earliest = time.time(), 0.0
+        for col in self.client.list_collections():
+            name = col.name
+            if name == live or not self._is_ours(name):
+                continue
+            retired_at = (col.metadata or {}).get("retired_at")
+            if isinstance(retired_at, (int, float)) and now < retired_at + RETIRED_GRACE_S:
+                earliest = min(earliest or retired_at, retired_at)
+                continue
+            self._drop(name)
+            shutil.rmtree(self._bm25_folder(name), ignore_errors=True)
+        return earliest
+
+    def _legacy_rebuild_leftover(self) -> Any | None:
+        """A `--rebuild` of the renaming kind killed between dropping the old collection and renaming
+        the new one left a finished `<collection>__rebuild`: it answers until the next run adopts it."""
+        try:
+            col = self.client.get_collection(f"{self.settings.collection}__rebuild",
+                                             embedding_function=_ChromaEmbeddingFunction(self.embedder))
+        except Exception:
+            return None
+        return None if (col.metadata or {}).get("generation", _DIRTY) == _DIRTY else col
+
+    def _adopt_legacy_rebuild(self, live: str) -> str:
+        """The live collection's name for a run, after pointing at an old-style rebuild's leftover
+        (`_legacy_rebuild_leftover`) when it is what questions are answered from."""
+        if live != self.settings.collection:
+            return live
+        leftover = self._legacy_rebuild_leftover()
+        if leftover is None:
+            return live
+        try:
+            self.client.get_collection(live, embedding_function=_ChromaEmbeddingFunction(self.embedder))
+            return live  # the swap never began: the leftover is an unfinished rebuild's, deleted as such
+        except Exception as err:
+            if not _is_not_found(err):
+                raise
+        self._switch_live(leftover, replaced=live)
+        return str(leftover.name)
+
+    def _bm25_folder(self, name: str) -> Path:
+        """Each collection has its own BM25 folder: the one a rebuild writes never replaces the one the
+        live collection's searches load (the original collection keeps `bm25/`, as before pointers)."""
+        base = self.settings.bm25_dir
+        return base if name == self.settings.collection else base.with_name(f"{base.name}-{name}")
 
     @property
     def location(self) -> str:
@@ -303,11 +407,19 @@ class Index:
                 "embedding": self.embedder.name}
 
     def _set_generation(self, col: Any, generation: str) -> None:
+        changes: dict[str, Any] = {"generation": generation}
+        if generation != _DIRTY:
+            changes["indexed_at"] = time.strftime("%Y-%m-%d %H:%M:%S")
+        self._set_metadata(col, **changes)
+
+    @staticmethod
+    def _set_metadata(col: Any, **changes: Any) -> None:
+        """Chroma replaces a collection's whole metadata: keep the other keys."""
         meta = dict(col.metadata or {})
         meta.pop("hnsw:space", None)  # fixed at creation; Chroma refuses to change it
-        meta["generation"] = generation
-        if generation != _DIRTY:
-            meta["indexed_at"] = time.strftime("%Y-%m-%d %H:%M:%S")
+        if "generation" in changes:
+            meta.pop("retired_at", None)  # a collection being written is live (a killed switch left the stamp)
+        meta.update(changes)
         col.modify(metadata=meta)
 
     # ---------------------------------------------------------------- re-indexing
@@ -367,9 +479,12 @@ class Index:
         manifest = read_manifest(path) if path is not None else None
         if manifest is None or not (self.settings.chroma_dir / "chroma.sqlite3").is_file():
             return None
+        if manifest.retired_at and time.time() >= manifest.retired_at + RETIRED_GRACE_S:
+            return None  # a collection a rebuild replaced is due for deletion, which needs the store
         hashes = {doc.doc_id: h for doc, h in zip(loaded.documents, doc_hashes)}
+        generation = _bm25_generation(self._bm25_folder(manifest.live or self.settings.collection))
         if len(hashes) != len(loaded.documents) or not manifest.matches(
-                self.settings.collection, signature, _bm25_generation(self.settings.bm25_dir), hashes):
+                self.settings.collection, signature, generation, hashes):
             return None
         doc_status = {d: ("skipped", manifest.documents[d][1]) for d in hashes}
         report = IndexReport(problems=list(loaded.problems), skipped=len(hashes), failed=len(loaded.problems),
@@ -378,21 +493,25 @@ class Index:
         report.seconds = time.perf_counter() - t0
         return report
 
-    def _record_manifest(self, generation: str, doc_status: dict[str, tuple[str, int]],
-                         doc_hashes: dict[str, str], stored_docs: set[str], passages: int) -> None:
+    def _record_manifest(self, live: str, generation: str, doc_status: dict[str, tuple[str, int]],
+                         doc_hashes: dict[str, str], stored_docs: set[str], passages: int,
+                         retired_at: float) -> None:
         """Write the manifest of a finished run, when it describes the whole store (no document kept
         only because its file failed to read this time: the next run must look at the store for it)."""
         path = self._manifest_path
         if path is None or not stored_docs <= set(doc_status):
             return
         write_manifest(path, Manifest(self.settings.collection, _chunking_signature(self.settings), generation,
-                                      {d: (doc_hashes[d], n) for d, (_, n) in doc_status.items()}, passages))
+                                      {d: (doc_hashes[d], n) for d, (_, n) in doc_status.items()}, passages,
+                                      live=live, retired_at=retired_at))
 
     def _expected_passages(self, loaded: Any, rebuild: bool) -> int:
         """About how many passages this run will embed, when it is known before opening the store: all
         of them for a --rebuild or where no index was ever finished (no BM25 index on disk); else 0.
         Lets a long first write start its embedding worker processes while Chroma opens (~1 s)."""
-        if not rebuild and _bm25_generation(self.settings.bm25_dir) is not None:
+        base = self.settings.bm25_dir
+        if not rebuild and any(_bm25_generation(folder) is not None
+                               for folder in (base, *base.parent.glob(f"{base.name}-*"))):
             return 0
         return sum(len(doc.text) for doc in loaded.documents) // self.settings.chunk_size
 
@@ -401,13 +520,14 @@ class Index:
         report = IndexReport(problems=list(loaded.problems))
         if self._manifest_path is not None:
             drop_manifest(self._manifest_path)  # written again only when this run finishes
+        live = self._adopt_legacy_rebuild(self._live_name())
+        retired_at = self._drop_retired(live)
         if rebuild:
-            # Build beside the live collection and swap at the end, so the old index keeps answering
-            # (and survives a crash) while the new one is embedded.
-            self._drop(self._staging_name)
-            col = self._collection(create=True, name=self._staging_name)
+            # Build beside the live collection and switch the pointer at the end, so the old index keeps
+            # answering (and survives a crash) while the new one is embedded.
+            col = self._collection(create=True, name=f"{self.settings.collection}__g{uuid.uuid4().hex[:16]}")
         else:
-            col = self._collection(create=True)
+            col = self._collection(create=True, name=live)
 
         existing: dict[str, dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
         expected: dict[tuple[str, str], int] = {}
@@ -436,23 +556,25 @@ class Index:
             to_write.extend((c, doc_hash, len(chunks)) for c in chunks)
             stale.extend(cid for h, ids in old.items() if h != doc_hash for cid in ids)
 
-        protected = {p.path for p in loaded.problems}
-        removed = [d for d in existing if d not in doc_status and d not in protected]
+        kept = _kept_unread(loaded, existing, doc_status)
+        removed = [d for d in existing if d not in doc_status and d not in kept]
         removed_ids = [cid for d in removed for ids in existing[d].values() for cid in ids]
         for status, _ in doc_status.values():
             setattr(report, status, getattr(report, status) + 1)
         report.deleted = len(removed)
         report.failed = len(loaded.problems)
+        report.kept = len(kept)
         report.files = _file_reports(loaded, doc_status, removed)
 
         generation = (col.metadata or {}).get("generation", _DIRTY)
         if (not (to_write or stale or removed_ids) and generation != _DIRTY
-                and _bm25_generation(self.settings.bm25_dir) == generation):
+                and _bm25_generation(self._bm25_folder(col.name)) == generation):
             # Nothing changed: the store, the groups and the BM25 index on disk are all current.
             # No write, no BM25 rebuild, and the embedding model is never loaded (issue 12).
             report.total_chunks = len(stored["ids"])
             report.total_documents = len(existing)
-            self._record_manifest(generation, doc_status, doc_hashes, set(existing), len(stored["ids"]))
+            self._record_manifest(live, generation, doc_status, doc_hashes, set(existing), len(stored["ids"]),
+                                  retired_at)
             report.seconds = time.perf_counter() - t0
             return report
 
@@ -463,9 +585,8 @@ class Index:
         with self.embedder.passage_batches([([c.text for c, _, _ in batch], [c.title for c, _, _ in batch])
                                             for batch in batches]) as vectors:
             # Documents that stay in the index: this run's, plus those whose file failed to read this time.
-            for doc_id in existing:
-                if doc_id not in doc_status and doc_id in protected:
-                    doc_hashes[doc_id] = next(iter(existing[doc_id]))
+            for doc_id in kept:
+                doc_hashes[doc_id] = next(iter(existing[doc_id]))
             groups = self._regroup(col, doc_hashes, texts)
             written = self._write(col, batches, vectors, progress, groups)
         self._update_groups(col, stored["ids"], stored["metadatas"], groups, skip=set(stale + removed_ids))
@@ -479,12 +600,12 @@ class Index:
         new_generation = uuid.uuid4().hex
         metas = self._rebuild_bm25(col, generation=new_generation, rows=written if fresh else None)
         if rebuild:
-            self._drop(self.settings.collection)
-            col.modify(name=self.settings.collection)
+            self._switch_live(col, replaced=live)
+            live, retired_at = col.name, retired_at or time.time()  # the earliest still waiting
         report.total_chunks = len(metas)
         stored_docs = {m["doc_id"] for m in metas}
         report.total_documents = len(stored_docs)
-        self._record_manifest(new_generation, doc_status, doc_hashes, stored_docs, len(metas))
+        self._record_manifest(live, new_generation, doc_status, doc_hashes, stored_docs, len(metas), retired_at)
         report.seconds = time.perf_counter() - t0
         return report
 
@@ -626,15 +747,17 @@ class Index:
             # keep it in memory while the passage count stays the same: a killed run would otherwise
             # cost a full rebuild per question until the next `rag index`. Never saved to disk.
             generation = f"{_DIRTY}:{col.count()}"
-        if self._bm25 and self._bm25[0] == generation:
+        key = f"{col.name}/{generation}"
+        if self._bm25 and self._bm25[0] == key:
             return self._bm25[1]
-        loaded = None if generation.startswith(_DIRTY) else _load_bm25(self.settings.bm25_dir, generation)
+        folder = self._bm25_folder(col.name)
+        loaded = None if generation.startswith(_DIRTY) else _load_bm25(folder, generation)
         if loaded is None:
             ids, texts, metas = self.all_passages(col)
             loaded = _build_bm25(ids, metas, texts=texts)
             if not generation.startswith(_DIRTY):
-                _save_bm25(self.settings.bm25_dir, generation, loaded)
-        self._bm25 = (generation, loaded)
+                _save_bm25(folder, generation, loaded)
+        self._bm25 = (key, loaded)
         return loaded
 
     def _rebuild_bm25(self, col: Any, generation: str,
@@ -642,9 +765,9 @@ class Index:
         """BM25 over the collection's passages: `rows` when the caller knows them all, else read back."""
         ids, texts, metas = rows if rows is not None else self.all_passages(col)
         side = _build_bm25(ids, metas, texts=texts)
-        _save_bm25(self.settings.bm25_dir, generation, side)
+        _save_bm25(self._bm25_folder(col.name), generation, side)
         self._set_generation(col, generation)
-        self._bm25 = (generation, side)
+        self._bm25 = (f"{col.name}/{generation}", side)
         return metas
 
 
@@ -750,6 +873,41 @@ def _is_connection_error(err: Exception) -> bool:
     import httpx
 
     return isinstance(err, (httpx.TransportError, ConnectionError)) or "Could not connect" in str(err)
+
+
+# Where a problem points: a whole file, one line of a `.jsonl` (`news.jsonl:7`, whose row id may be
+# unreadable) or one article of a multi-article file (`news.jsonl#<_id>`, `feed.rss#<entry id>`).
+# Non-greedy, so a row id that itself contains ".jsonl" or "#" still names the right file.
+_MULTI_ARTICLE_FILE = re.compile(
+    r"^(.*?(?:\.jsonl|" + "|".join(re.escape(s) for s in FEED_SUFFIXES) + r"))(?::\d+|#.*)?$",
+    re.IGNORECASE | re.DOTALL)
+
+
+def _failed_multi_article_files(loaded: Any) -> set[str]:
+    """`.jsonl` and feed files read in vain this run, wholly or partly: refused as a whole, with a line
+    that could not be read (a file truncated while being written), or a feed read only partly (a
+    file-level warning: malformed, read what could be read). Which of their articles are missing
+    because of it cannot be told, so all of them are kept until the file reads cleanly."""
+    files: set[str] = set()
+    for problem in loaded.problems:
+        match = _MULTI_ARTICLE_FILE.match(problem.path)
+        if match and problem.path[len(match.group(1)):][:1] in ("", ":"):
+            files.add(match.group(1))
+    for warning in loaded.warnings:
+        match = _MULTI_ARTICLE_FILE.match(warning.path)
+        if match and warning.path == match.group(1) and warning.path.lower().endswith(FEED_SUFFIXES):
+            files.add(warning.path)
+    return files
+
+
+def _kept_unread(loaded: Any, stored: Iterable[str], read: Iterable[str]) -> set[str]:
+    """Stored documents this run did not read but must keep: those of a file that failed to read
+    (a single-article file, one article of a feed, or any article of a `.jsonl`/feed read in vain)."""
+    read = set(read)
+    exact = {problem.path for problem in loaded.problems}
+    prefixes = tuple(f"{name}#" for name in _failed_multi_article_files(loaded))
+    return {doc_id for doc_id in stored
+            if doc_id not in read and (doc_id in exact or (prefixes and doc_id.startswith(prefixes)))}
 
 
 def _file_reports(loaded: Any, doc_status: dict[str, tuple[str, int]], removed: list[str]) -> list[FileReport]:

@@ -7,7 +7,10 @@ holds what the last run wrote. Opening Chroma to read that back costs most of an
 seed corpus). So a run that finishes writes this small JSON file beside the store:
 
 - the collection and the chunking/embedding signature it was written with,
-- the generation it ended with (the same tag the BM25 index on disk carries),
+- the generation it ended with (the same tag the BM25 index on disk carries), and which collection
+  was live (a `--rebuild` fills a new one and switches to it, rag/index.py), so the right BM25 folder
+  is checked; and when a collection a rebuild replaced may be deleted, which only a run that opens
+  the store can do (an unchanged run then takes the full path),
 - each indexed document's id, content hash and passage count.
 
 A later run whose documents hash to exactly that map, with the BM25 index still of that generation,
@@ -39,6 +42,8 @@ class Manifest:
     generation: str
     documents: dict[str, tuple[str, int]]  # doc_id -> (doc_hash, its passages)
     passages: int  # stored passages in all (identical passages of two documents are stored once)
+    live: str = ""  # the collection the pointer named (a rebuild's `<collection>__g...`); "" = `collection`
+    retired_at: float = 0.0  # when the earliest collection a rebuild replaced, not yet deleted, was retired; 0 = none
 
     def matches(self, collection: str, signature: str, generation: str | None,
                 documents: dict[str, str]) -> bool:
@@ -56,7 +61,8 @@ def read_manifest(path: Path) -> Manifest | None:
             return None
         docs = {str(k): (str(v[0]), int(v[1])) for k, v in data["documents"].items()}
         return Manifest(str(data["collection"]), str(data["signature"]), str(data["generation"]), docs,
-                        int(data["passages"]))
+                        int(data["passages"]), live=str(data.get("live") or ""),
+                        retired_at=float(data.get("retired_at") or 0.0))
     except (OSError, ValueError, KeyError, TypeError, IndexError, AttributeError):
         return None
 
@@ -65,7 +71,8 @@ def write_manifest(path: Path, manifest: Manifest) -> None:
     """Write atomically (a reader sees the old file or the new one, never half of one)."""
     payload = {"version": _VERSION, "collection": manifest.collection, "signature": manifest.signature,
                "generation": manifest.generation,
-               "documents": {d: [h, n] for d, (h, n) in manifest.documents.items()}, "passages": manifest.passages}
+               "documents": {d: [h, n] for d, (h, n) in manifest.documents.items()}, "passages": manifest.passages,
+               "live": manifest.live, "retired_at": manifest.retired_at}
     tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}")
     try:
         tmp.write_text(json.dumps(payload), encoding="utf-8")

@@ -286,3 +286,172 @@ def test_a_store_deleted_under_its_manifest_is_built_again(corpus: Path) -> None
     out = subprocess.run([sys.executable, "-m", "rag.cli", "index", str(corpus), "--json", "--quiet"],
                          capture_output=True, text=True, check=True).stdout
     assert json.loads(out)["added"] == 3
+
+
+# ---------------------------------------------------------------- a file that fails to read keeps its articles (issue 23)
+def _rows(n: int) -> list[dict[str, str]]:
+    topics = ["The harbour reopened on Monday after the storm.", "The council approved a new library downtown.",
+              "Zebrafish regenerate their fins remarkably quickly.", "A comet will be visible from the north."]
+    return [{"_id": f"r{i}", "title": f"Story {i}", "text": topics[i % len(topics)]} for i in range(n)]
+
+
+def _rss(items: list[tuple[str, str]]) -> str:
+    entries = "".join(f"<item><guid>{guid}</guid><title>{title}</title><description>{title} Details follow."
+                      f"</description></item>" for guid, title in items)
+    return f'<?xml version="1.0"?><rss version="2.0"><channel><title>Wire</title>{entries}</channel></rss>'
+
+
+def _doc_ids_of(file: str) -> set[str]:
+    return {d for d in _ids_by_doc(Assistant(Settings())) if d.startswith(f"{file}#")}
+
+
+def test_a_jsonl_cut_off_mid_line_keeps_every_article_it_held(assistant: Assistant, corpus: Path) -> None:
+    import json
+
+    news = corpus / "news.jsonl"
+    lines = [json.dumps(r) for r in _rows(4)]
+    news.write_text("\n".join(lines) + "\n")
+    assistant.index(corpus)
+    before = _doc_ids_of("news.jsonl")
+    assert len(before) == 4
+    news.write_text(lines[0] + "\n" + lines[1][: len(lines[1]) // 2])  # truncated while being written
+    report = assistant.index(corpus)
+    assert report.deleted == 0 and report.failed == 1 and report.kept == 3
+    assert "3 articles of theirs kept" in report.summary()
+    assert _doc_ids_of("news.jsonl") == before
+    # Once the file reads cleanly again, a row that is really gone is deleted.
+    news.write_text("\n".join(lines[:3]) + "\n")
+    report = assistant.index(corpus)
+    assert report.deleted == 1 and _doc_ids_of("news.jsonl") == before - {"news.jsonl#r3"}
+
+
+def test_a_jsonl_that_turns_unreadable_keeps_every_article_it_held(assistant: Assistant, corpus: Path) -> None:
+    import json
+
+    news = corpus / "news.jsonl"
+    news.write_text("".join(json.dumps(r) + "\n" for r in _rows(3)))
+    assistant.index(corpus)
+    before = _doc_ids_of("news.jsonl")
+    news.write_bytes(b"\xff\xfe not utf-8 any more")
+    report = assistant.index(corpus)
+    assert report.deleted == 0 and report.kept == 3
+    assert _doc_ids_of("news.jsonl") == before
+    assert any(f.path == "news.jsonl" and f.status == "failed" for f in report.files)
+
+
+@pytest.mark.parametrize("breakage", ["truncated", "garbage"])
+def test_a_feed_that_breaks_keeps_every_article_it_held(assistant: Assistant, corpus: Path, breakage: str) -> None:
+    feed = corpus / "wire.rss"
+    text = _rss([("a1", "Harbour reopens"), ("a2", "Library approved"), ("a3", "Comet visible tonight")])
+    feed.write_text(text)
+    assistant.index(corpus)
+    before = _doc_ids_of("wire.rss")
+    assert len(before) == 3
+    # Cut inside the second entry (feedparser reads what it can), or not a feed at all any more.
+    feed.write_text(text[: text.index("Library approved") + 4] if breakage == "truncated" else "{not xml")
+    report = assistant.index(corpus)
+    assert report.deleted == 0
+    assert _doc_ids_of("wire.rss") == before
+    assert report.kept >= 2
+
+
+# ---------------------------------------------------------------- --rebuild without a gap (issue 23)
+OLD_FERRIES, NEW_FERRIES = "Ferries resumed service", "Ferries are cancelled"
+
+
+def test_a_search_holding_the_old_collection_finishes_after_a_rebuild(corpus: Path) -> None:
+    import threading
+
+    writer = Index(Settings())
+    writer.update(corpus)
+    holding, resume = threading.Event(), threading.Event()
+
+    class PausedIndex(Index):
+        """The real index; its search stops after taking the collection handle, until the rebuild is done."""
+
+        def collection(self) -> object:
+            col = super().collection()
+            holding.set()
+            resume.wait(120)
+            return col
+
+    settings = Settings()
+    retriever = HybridRetriever(index=PausedIndex(settings, embedder=writer.embedder), settings=settings, k=3)
+    outcome: dict[str, object] = {}
+
+    def ask() -> None:
+        try:
+            outcome["docs"] = retriever.search("harbour ferries islands")
+        except Exception as err:  # noqa: BLE001 - the test reports it
+            outcome["error"] = err
+
+    thread = threading.Thread(target=ask)
+    thread.start()
+    try:
+        assert holding.wait(120)
+        (corpus / "b.txt").write_text(f"The harbour stays shut. {NEW_FERRIES} until further notice.")
+        Index(Settings(), embedder=writer.embedder).update(corpus, rebuild=True)
+    finally:
+        resume.set()
+        thread.join(120)
+    assert "error" not in outcome, outcome.get("error")
+    docs = outcome["docs"]
+    assert isinstance(docs, list) and OLD_FERRIES in docs[0].page_content  # the old index answered it
+    fresh = HybridRetriever(index=Index(settings, embedder=writer.embedder), settings=settings, k=3)
+    assert NEW_FERRIES in fresh.search("harbour ferries islands")[0].page_content
+
+
+def test_questions_during_rebuilds_never_fail_and_answer_from_old_or_new(corpus: Path) -> None:
+    import threading
+
+    Index(Settings()).update(corpus)
+    settings = Settings()
+    reader = HybridRetriever(index=Index(settings), settings=settings, k=3)  # as another process would have
+    reader.search("warm up")  # its model loaded before the rebuilds start
+    stop = threading.Event()
+    answers: list[str] = []
+    errors: list[BaseException] = []
+
+    def ask() -> None:
+        while not stop.is_set():
+            try:
+                answers.append(reader.search("harbour ferries islands")[0].page_content)
+            except Exception as err:  # noqa: BLE001 - the test reports it
+                errors.append(err)
+
+    thread = threading.Thread(target=ask)
+    thread.start()
+    try:
+        for n, words in enumerate([NEW_FERRIES, OLD_FERRIES, NEW_FERRIES]):
+            (corpus / "b.txt").write_text(f"The harbour news, take {n}. {words} to the islands.")
+            Index(Settings()).update(corpus, rebuild=True)
+    finally:
+        stop.set()
+        thread.join(120)
+    assert not errors, errors[:3]
+    assert len(answers) >= 10
+    assert all(OLD_FERRIES in text or NEW_FERRIES in text for text in answers)
+    assert NEW_FERRIES in reader.search("harbour ferries islands")[0].page_content
+
+
+def test_the_collection_a_rebuild_replaced_is_deleted_by_a_later_run(corpus: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    import rag.index
+
+    store = Index(Settings())
+    store.update(corpus)
+    store.update(corpus, rebuild=True)
+    names = {c.name for c in store.client.list_collections()}
+    assert "articles" in names and Settings().bm25_dir.exists()  # still readable by searches in flight
+    within_grace = Index(Settings())
+    unchanged = within_grace.update(corpus)  # nothing to delete yet: decided from the manifest alone
+    assert unchanged.skipped == 3 and within_grace._client is None
+    assert "articles" in {c.name for c in store.client.list_collections()}
+    monkeypatch.setattr(rag.index, "RETIRED_GRACE_S", 0.0)
+    later = Index(Settings())
+    assert later.update(corpus).skipped == 3
+    assert later._client is not None  # the manifest sent it to the store, where the deletion is done
+    live = store._live_name()
+    assert {c.name for c in store.client.list_collections()} == {live, "articles__live"}
+    assert not Settings().bm25_dir.exists() and store._bm25_folder(live).is_dir()
+    assert Index(Settings()).update(corpus).skipped == 3

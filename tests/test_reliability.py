@@ -94,11 +94,12 @@ def _passages(assistant: Assistant) -> dict[str, tuple]:
 class IndexRun:
     """`rag index` in a child process, its progress (done, total) parsed from the progress bar."""
 
-    def __init__(self, data_dir: Path, corpus: Path, *extra: str) -> None:
+    def __init__(self, data_dir: Path, corpus: Path, *extra: str, env: dict[str, str] | None = None) -> None:
         env = {**os.environ, "RAG_DATA_DIR": str(data_dir), "RAG_INDEX_BATCH_SIZE": str(BATCH),
-               "HF_HUB_OFFLINE": "1"}
+               "HF_HUB_OFFLINE": "1", **(env or {})}
+        # Its own process group, as a command started from a terminal has: Ctrl-C signals the group.
         self.proc = subprocess.Popen([*RAG, "index", str(corpus), *extra], env=env, stdout=subprocess.PIPE,
-                                     stderr=subprocess.PIPE, text=True)
+                                     stderr=subprocess.PIPE, text=True, start_new_session=True)
         self.done = self.total = 0
         self.err = ""
         self._reader = threading.Thread(target=self._read, daemon=True)
@@ -231,3 +232,59 @@ def test_index_refuses_while_another_holds_the_lock(tmp_path: Path) -> None:
     with FileLock(str(settings.lock_path)):
         with pytest.raises(IndexBusyError, match="Another `rag index` is running"):
             Assistant(settings).index(tmp_path / "a.txt")
+
+
+@pytest.mark.slow
+def test_ctrl_c_during_rag_index_exits_quietly_and_loses_nothing(corpora: dict[str, Path], old_index: Path,
+                                                                clean_build: dict[str, tuple], tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    shutil.copytree(old_index, data_dir)
+    # Embedding worker processes on (they are what printed tracebacks), passages being written.
+    run = IndexRun(data_dir, corpora["new"], env={"RAG_EMBEDDING_PROCESS_MIN": "1"})
+    assert run.wait_for(BATCH), run.err[-500:]
+    os.killpg(run.proc.pid, signal.SIGINT)  # what Ctrl-C in a terminal does: the whole foreground group
+    code, _, err = run.finish()
+    assert code == 130, err[-1000:]
+    assert "Traceback" not in err and "KeyboardInterrupt" not in err, err[-2000:]
+    assert err.strip().splitlines()[-1].startswith("interrupted; the index keeps what it held")
+
+    # Meanwhile the old index answers; running again ends exactly like a clean build.
+    first = json.loads((corpora["new"] / "part1.jsonl").read_text().splitlines()[0])
+    assert Assistant(Settings(data_dir=data_dir)).search(first["title"], k=3)
+    code, _, err = IndexRun(data_dir, corpora["new"], "--quiet").finish()
+    assert code == 0, err
+    assert _passages(Assistant(Settings(data_dir=data_dir))) == clean_build
+
+
+@pytest.mark.slow
+def test_questions_during_a_rebuild_in_another_process_never_fail(corpora: dict[str, Path], old_index: Path,
+                                                                  tmp_path: Path) -> None:
+    from rag.index import Index
+    from rag.retrieval import HybridRetriever
+
+    data_dir = tmp_path / "data"
+    shutil.copytree(old_index, data_dir)
+    settings = Settings(data_dir=data_dir)
+    retriever = HybridRetriever(index=Index(settings), settings=settings, k=3)
+    gone = json.loads((corpora["old"] / "gone.jsonl").read_text().splitlines()[0])  # only in the old index
+    note = "centrifuge recalibrated room 4"  # only in the new one (note.md)
+    retriever.search(note)  # the model loaded before the rebuild starts
+    answers: list[set[str]] = []
+    errors: list[BaseException] = []
+    run = IndexRun(data_dir, corpora["new"], "--rebuild", "--quiet")
+    while run.proc.poll() is None:
+        try:
+            answers.append({d.metadata["doc_id"] for query in (gone["title"], note)
+                            for d in retriever.search(query, k=3)})
+        except Exception as err:  # noqa: BLE001 - the test reports it
+            errors.append(err)
+    code, _, err = run.finish()
+    assert code == 0, err
+    assert not errors, errors[:3]
+    assert len(answers) >= 5
+    old_doc, new_doc = f"gone.jsonl#{gone['_id']}", "note.md"
+    # Each search saw one whole index, the old one or the new one: never none, never a mix.
+    assert all((old_doc in ids) != (new_doc in ids) for ids in answers)
+    assert old_doc in answers[0]
+    final = {d.metadata["doc_id"] for query in (note, gone["title"]) for d in retriever.search(query, k=3)}
+    assert new_doc in final and old_doc not in final
