@@ -33,11 +33,13 @@ from .cpuinfo import describe as cpu_summary
 
 
 def evidence_recall(corpus: str, questions: str, *, every: int = 1, offset: int = 0, limit: int | None = None,
-                    use_as_of: bool = True, window: int | None = None) -> dict[str, Any]:
+                    use_as_of: bool = True, window: int | None = None, whole: int | None = None) -> dict[str, Any]:
     import rag.evidence
 
     if window is not None:
         rag.evidence.EVIDENCE_WINDOW = window  # the study's variable: sentences read beside each chosen one
+    if whole is not None:
+        rag.evidence.WHOLE_PASSAGES = whole  # best-ranked passages read whole
     settings = eval_settings(corpus, Settings())
     assistant = Assistant(settings, llm=FakeListChatModel(responses=["NOT FOUND"]))
     if not assistant.store.exists():
@@ -74,7 +76,7 @@ def evidence_recall(corpus: str, questions: str, *, every: int = 1, offset: int 
             "in_evidence_share": round(in_evidence / n, 3) if n else None,
             "mean_evidence_chars": round(sum(chars) / n, 1) if n else None,
             "top_k": settings.top_k, "evidence_chars": settings.evidence_chars,
-            "window": rag.evidence.EVIDENCE_WINDOW, "missed": missed}
+            "window": rag.evidence.EVIDENCE_WINDOW, "whole": rag.evidence.WHOLE_PASSAGES, "missed": missed}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -86,10 +88,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--limit", type=int, default=None)
     p.add_argument("--no-as-of", action="store_true")
     p.add_argument("--window", type=int, default=None, help="sentences read on each side of a chosen one")
+    p.add_argument("--whole", type=int, default=None, help="best-ranked passages read whole")
     p.add_argument("--json", action="store_true")
     args = p.parse_args(argv)
     result = evidence_recall(args.corpus, args.questions, every=args.every, offset=args.offset, limit=args.limit,
-                             use_as_of=not args.no_as_of, window=args.window)
+                             use_as_of=not args.no_as_of, window=args.window, whole=args.whole)
     if args.json:
         print(json.dumps(result))
     else:

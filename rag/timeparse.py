@@ -11,8 +11,10 @@ to `as_of`, and month/year ends come from the standard `calendar` module.
 
 Rolling periods, as people use them in news: "this week" is the 7 days ending on `as_of`, "last
 week" the 7 days before those; "this month" / "this year" run from the 1st / 1 January to `as_of`;
-"last month", "in March", "in 2025" are whole calendar months or years. A bare month is the most
-recent one not after `as_of`. A question with no time phrase gives an empty `TimeQuery`.
+"last month", "in March", "in 2025" are whole calendar months or years. A bare month is its nearest
+recent one, or the next calendar month in a question about what is to come (`named_month`): "could be
+paused in November", asked on 30 October, is the coming November, which the answer chain does not use as a
+search range (a future time names when an event is to happen). A question with no time phrase gives an empty `TimeQuery`.
 
 A period that falls outside the calendar (`as_of` 0001-01-01 and "last year": there is no year 0) is a
 `QuestionError` that says so, not an OverflowError from date arithmetic.
@@ -30,7 +32,7 @@ from typing import Any
 from .errors import QuestionError
 from .filters import range_text
 
-__all__ = ["TimeQuery", "resolve_time", "without_time_phrase", "reports_until_asked"]
+__all__ = ["TimeQuery", "resolve_time", "without_time_phrase", "reports_until_asked", "named_month"]
 
 _MONTHS = ("January|February|March|April|May|June|July|August|September|October|November|December|"
            "Jan|Feb|Mar|Apr|Jun|Jul|Aug|Sep|Sept|Oct|Nov|Dec")
@@ -186,9 +188,34 @@ def _month_year(match: re.Match[str], as_of: dt.date) -> tuple[dt.date, dt.date]
 
 def _month(match: re.Match[str], as_of: dt.date) -> tuple[dt.date, dt.date] | None:
     day = _parse(match.group(1), as_of, PREFER_DAY_OF_MONTH="first")
-    if day and day > as_of:  # dateparser's "past" may still give this year's later month
-        day = day.replace(year=day.year - 1)
-    return _whole_month(day) if day else None
+    if not day:
+        return None
+    ahead = bool(_FUTURE.search(match.string))
+    return _whole_month(named_month(day.month, as_of, ahead))
+
+
+# A question about what is to come: "could be paused in November", "will open in May", "is set to ...".
+_FUTURE = re.compile(r"\b(?:will|could|would|might|may|shall|is set to|are set to|is expected|are expected|"
+                     r"plans? to|planning|scheduled|upcoming|going to|to be held)\b")
+
+
+def named_month(month: int, as_of: dt.date, ahead: bool = False) -> dt.date:
+    """The first day of the month a question names without a year: the one holding `as_of`, else the most
+    recent one, except that a question about what is to come (`ahead`) means the next calendar month.
+
+    Reason (issue 21): "Which program could be paused in November?" asked on 30 October 2025 is about the
+    November two days ahead (which the chain does not use as a search range), not the one a year back;
+    "What happened in April?" asked in March is about the last April.
+    """
+    this_year = dt.date(as_of.year, month, 1)
+    if this_year <= as_of <= _month_end(this_year):
+        return this_year
+    upcoming = this_year if this_year > as_of else (dt.date(as_of.year + 1, month, 1) if as_of.year < 9999 else None)
+    if ahead and upcoming is not None and (upcoming - _month_end(as_of)).days == 1:
+        return upcoming
+    if this_year < as_of or as_of.year == 1:
+        return this_year
+    return dt.date(as_of.year - 1, month, 1)
 
 
 def _year(match: re.Match[str], as_of: dt.date) -> tuple[dt.date, dt.date]:

@@ -158,3 +158,26 @@ def test_an_empty_date_range_says_where_its_dates_came_from(kwargs: dict, messag
         build_filters(question, **kwargs)
     if "until" not in kwargs:
         assert "swap" not in str(err.value)
+
+
+@pytest.mark.parametrize("as_of,month,ahead,expected", [
+    ("2025-10-30", 11, True, "2025-11-01"),   # "could be paused in November": two days ahead
+    ("2025-10-30", 11, False, "2024-11-01"),  # "what happened in November": the last one
+    ("2025-10-30", 12, True, "2024-12-01"),   # not the next calendar month: the last one
+    ("2025-01-10", 12, False, "2024-12-01"),
+    ("2025-03-18", 3, True, "2025-03-01"),    # the month that holds the day
+    ("2025-12-05", 1, True, "2026-01-01"),    # across the new year
+])
+def test_a_month_without_a_year_is_the_last_one_or_the_coming_one_for_what_is_to_come(
+        as_of: str, month: int, ahead: bool, expected: str) -> None:
+    from rag.timeparse import named_month
+
+    assert named_month(month, dt.date.fromisoformat(as_of), ahead).isoformat() == expected
+
+
+def test_a_month_about_to_come_is_not_a_search_range() -> None:
+    from rag.answering import build_filters
+
+    filters, _ = build_filters("Which program could be paused in November due to the government shutdown?",
+                               as_of="2025-10-30")
+    assert filters.since is None and filters.until == "2025-10-30"
