@@ -38,7 +38,6 @@ from .answer import (CITATION, REFUSAL_TEXT, Answer, Citation, Event, Message, T
                      strip_citations, validate_question)
 from .evidence import Evidence, content_stems, human_date, lead_evidence, select_evidence
 from .injection import about_assistant, without_instructions
-from .models import answer_model
 from .prompts import (ABOUT_ASSISTANT, ANSWER_TEMPLATE, REFUSAL_REASONS, REWRITE_EXAMPLES, REWRITE_SYSTEM,
                       REWRITE_TEMPLATE, SENTINEL, SUMMARY_GUIDANCE, SYSTEM_PROMPT, LIST_GUIDANCE, EXPLAIN_GUIDANCE)
 from .retrieval import HybridRetriever
@@ -169,18 +168,6 @@ def _as_date(value: Any) -> dt.date:
         raise QuestionError(f"as_of={value!r} is not a date; write it as YYYY-MM-DD.") from err
 
 
-def question_for_model(question: str, tq: Any, own_range: bool, enabled: bool = True) -> str:
-    """The question without the time phrase whose date range the search already applied ("Which city saw
-    raids this week?" -> "Which city saw raids?"). Why: every passage shown is from that range, and asked
-    "this week" the 1.5B model refused some questions its evidence answers; setting
-    `RAG_MODEL_QUESTION_WITHOUT_TIME` (off: it helped the news dev third, not the check third)."""
-    if not (enabled and own_range and (tq.since or tq.until)):
-        return question
-    from .timeparse import without_time_phrase
-
-    return without_time_phrase(question, tq)
-
-
 class AnswerChain:
     """Streams verified, cited answers; one instance per assistant, safe to call from several threads."""
 
@@ -192,7 +179,7 @@ class AnswerChain:
         self.settings = settings
         self.model_name = model_name
         self.prompt = ChatPromptTemplate.from_messages([("system", SYSTEM_PROMPT), ("human", ANSWER_TEMPLATE)])
-        self.generate_chain = self.prompt | answer_model(llm, settings, SENTINEL) | StrOutputParser()
+        self.generate_chain = self.prompt | llm | StrOutputParser()
         rewrite = ChatPromptTemplate.from_messages(
             [("system", REWRITE_SYSTEM), *REWRITE_EXAMPLES, ("human", REWRITE_TEMPLATE)])
         self.rewrite_chain = rewrite | llm | StrOutputParser()
@@ -266,19 +253,15 @@ class AnswerChain:
             own_range = bool(tq.matched and not (since or until))
             wider = (functools.partial(build_filters, standalone, since=since, until=until, outlets=outlets,
                                        as_of=as_of, question_time=False) if own_range else None)
-            asked = question_for_model(standalone, tq, own_range, self.settings.model_question_without_time)
-            yield from self._answer(answer, standalone, filters, t0, wider, asked)
+            yield from self._answer(answer, standalone, filters, t0, wider)
 
     def _answer(self, answer: Answer, question: str, filters: Any, t0: float,
-                widen: Callable[[], tuple[Any, Any]] | None = None, asked: str | None = None) -> Iterator[Event]:
+                widen: Callable[[], tuple[Any, Any]] | None = None) -> Iterator[Event]:
         """`widen`, when given, makes the filters without the question's own time phrase (used only
-        when that phrase leaves nothing to search); `asked` is the question as the model reads it
-        (`question_for_model`), unless the search had to be widened."""
+        when that phrase leaves nothing to search)."""
         t_retrieval = time.perf_counter()
         passages = self._search(question, self.settings.top_k, filters)
-        asked = asked or question
         if not passages and widen is not None:
-            asked = question
             wider = widen()[0]
             passages = self._search(question, self.settings.top_k, wider)
             scope = wider.describe()
@@ -301,7 +284,7 @@ class AnswerChain:
         evidence = select_evidence(question, question_vec, passages, self._embed, budget_chars=budget,
                                    lexical_weight=self.settings.evidence_lexical_weight)
         answer.timings.retrieval_ms = round((time.perf_counter() - t_retrieval) * 1000, 1)
-        yield from self._write(answer, asked, evidence, guidance, t0)
+        yield from self._write(answer, question, evidence, guidance, t0)
 
     def _summary(self, answer: Answer, question: str, filters: Any, t0: float) -> Iterator[Event]:
         answer.kind = "summary"

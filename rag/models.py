@@ -34,10 +34,9 @@ from .settings import Settings
 
 if TYPE_CHECKING:  # LangChain is imported where a chat model is made, not by importing this module
     from langchain_core.language_models.chat_models import BaseChatModel
-    from langchain_core.runnables import Runnable
 
 __all__ = ["BundledModel", "BUNDLED_MODELS", "ensure_gguf", "make_chat_model", "model_label", "sha256_file",
-           "stamp_path", "answer_model", "start_local_model", "file_identity"]
+           "stamp_path", "start_local_model", "file_identity"]
 
 log = logging.getLogger(__name__)
 
@@ -276,19 +275,3 @@ def _local_model(settings: Settings, loading: Future[Any] | None = None) -> Base
         model_id=spec.sha256 if spec else "", state_dir=settings.model_cache / "prompt-states")
 
 
-def answer_model(llm: BaseChatModel, settings: Settings, sentinel: str) -> Runnable[Any, Any]:
-    """`llm`, with the refusal threshold moved by `llm_refusal_bias` where the backend allows it.
-
-    The answer prompt asks for `sentinel` when the passages do not answer the question. Whether a
-    small model says so or guesses is decided at its first token; adding `llm_refusal_bias` to the
-    logit of the sentinel's first token shifts that decision (positive: refuse more readily). The
-    token is upper-case ("NOT"), which a model practically never writes inside an answer, so the bias
-    acts on the first-token decision only. Only the local llama.cpp model exposes token ids here;
-    other backends get the prompt alone.
-    """
-    from .llamacpp_chat import LlamaCppChat
-
-    if not settings.llm_refusal_bias or not isinstance(llm, LlamaCppChat):
-        return llm
-    first = llm.token_ids(sentinel)[0]
-    return llm.bind(logit_bias={first: settings.llm_refusal_bias})

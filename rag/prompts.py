@@ -12,7 +12,7 @@ __all__ = ["SENTINEL", "SYSTEM_PROMPT", "ANSWER_TEMPLATE", "SUMMARY_GUIDANCE", "
            "REWRITE_EXAMPLES", "ABOUT_ASSISTANT", "REFUSAL_REASONS", "LIST_GUIDANCE", "EXPLAIN_GUIDANCE"]
 
 # The model writes this when the evidence does not answer the question; the chain turns it into the
-# refusal. Upper-case, so it is one decision at the first token (see `rag.models.answer_model`).
+# refusal. Upper-case, so a model practically never writes it inside an answer.
 SENTINEL = "NOT FOUND"
 
 # Plain rules, no worked examples: with the 1.5B model, examples made it copy names out of the

@@ -132,21 +132,6 @@ def newer_first(ranked: list[str], fused: dict[str, float], keys: Keys, ratio: f
     return pool + rest
 
 
-def newest_first_ranking(relevance: dict[str, float], keys: Keys) -> list[str]:
-    """The dated candidates of `relevance` (fused scores), newest article first, ties by relevance.
-
-    Fused with the relevance rankings at the `recency_weight` setting. Reason: a news question that names
-    no time is about the latest ("Who won the Stanley Cup?"); a collection holds older reports of the
-    same kind of event, and between two about equally relevant passages the newer one is the better bet.
-    A vote, not a filter: an old passage that both retrievers rank far higher still wins. Off by default
-    (0): on the news development questions it ranked the gold article first more often (47 against 43
-    of 58) but the local model's answers did not improve (docs/BENCHMARKS.md, "Recency in the fusion").
-    """
-    dated = [cid for cid in relevance if keys.get(cid, {}).get("date_int")]
-    dated.sort(key=lambda cid: (-int(keys[cid]["date_int"]), -relevance[cid]))
-    return dated
-
-
 class HybridRetriever(BaseRetriever):
     """A LangChain retriever over an `Index`; `k` passages come back, best first."""
 
@@ -180,9 +165,6 @@ class HybridRetriever(BaseRetriever):
         if s.retrieval_mode in ("hybrid", "bm25"):
             rankings.append((self._bm25_ids(query, depth, col, filters, keys), s.bm25_weight))
         fused = rrf_fuse(rankings, s.rrf_k)
-        if s.recency_weight and not filters.prefer_recent:  # a third vote, added to the relevance fusion
-            recency = rrf_fuse([(newest_first_ranking(fused, keys), s.recency_weight)], s.rrf_k)
-            fused = {cid: score + recency.get(cid, 0.0) for cid, score in fused.items()}
         ranked = cap_per_story(sorted(fused, key=fused.__getitem__, reverse=True), keys, s.candidates_per_story)
         if filters.prefer_recent:
             ranked = newer_first(ranked, fused, keys, s.recent_relevance_ratio)

@@ -84,7 +84,6 @@ class Settings(BaseSettings):
     rrf_k: int = Field(60, ge=1, description="Reciprocal-rank-fusion constant.")
     bm25_weight: float = Field(1.0, ge=0)
     dense_weight: float = Field(1.0, ge=0)
-    recency_weight: float = Field(0.0, ge=0, description="Weight of a newest-first ranking of the candidates in the fusion (0: off; each retriever has 1); see retrieval.newest_first_ranking.")
     top_k: int = Field(6, ge=1, le=20, description="Passages retrieved per question; their most relevant sentences become the evidence.")
     # Passages of one article are different parts of its story, not copies (copies are always skipped):
     # 1 gives k distinct stories; no limit lets the one article that answers fill the places.
@@ -108,7 +107,6 @@ class Settings(BaseSettings):
     # October's articles too (rag.timeparse.reports_until_asked). Off: on the news thirds it showed the right
     # article more often (check third 0.90 -> 0.98) but the 1.5B model turned no more of them into right answers.
     time_phrase_until_asked: bool = Field(False, description="A past time phrase in a question about an event (\"in May\", \"on Thursday\") searches from the start of its period up to the day the question is asked; off: only articles published within the period.")
-    model_question_without_time: bool = Field(False, description="The model reads the question without a time phrase (\"this week\") whose date range the search already applied; off: the question as asked.")
     digest_max_items: int = Field(8, ge=1, le=50, description="Stories listed for \"What happened this week?\"-style questions.")
 
     # --- the language model ---
@@ -126,7 +124,6 @@ class Settings(BaseSettings):
     llm_context: int = Field(4096, ge=512)
     llm_max_tokens: int = Field(192, ge=16, description="Longest answer, in tokens.")
     llm_temperature: float = Field(0.0, ge=0)
-    llm_refusal_bias: float = Field(0.0, description="Local model: added to the logit of the NOT FOUND sentinel's first token; higher refuses more readily.")
     llm_timeout: float = Field(120.0, gt=0, description="Seconds to wait for a model server.")
 
     # --- questions ---

@@ -32,7 +32,7 @@ from typing import Any
 from .errors import QuestionError
 from .filters import range_text
 
-__all__ = ["TimeQuery", "resolve_time", "without_time_phrase", "reports_until_asked", "named_month"]
+__all__ = ["TimeQuery", "resolve_time", "reports_until_asked", "named_month"]
 
 _MONTHS = ("January|February|March|April|May|June|July|August|September|October|November|December|"
            "Jan|Feb|Mar|Apr|Jun|Jul|Aug|Sep|Sept|Oct|Nov|Dec")
@@ -125,22 +125,6 @@ def reports_until_asked(tq: TimeQuery, as_of: dt.date) -> TimeQuery:
     if tq.digest or not (tq.since and tq.until) or tq.since > end or tq.until >= end:
         return tq
     return replace(tq, until=end)
-
-
-def without_time_phrase(question: str, tq: TimeQuery) -> str:
-    """The question with its time phrase taken out ("Which city saw raids this week?" -> "Which city
-    saw raids?"), with a preposition and "the" that only led into it ("in the past week"); the question
-    unchanged when it has no phrase or too little would be left to ask."""
-    if not tq.matched:
-        return question
-    lead = r"(?:\b(?:in|during|over|within|for|from|of)\s+)?(?:\bthe\s+)?"
-    # "this year's Winter Olympics": the phrase names the event, and cutting it would break the sentence.
-    cut = re.sub(lead + re.escape(tq.matched) + r"\b(?!\s*['\u2019]s\b)", " ", question, count=1, flags=re.I)
-    cut = re.sub(r"\s+([?.!,;:])", r"\1", " ".join(cut.split())).lstrip(",;: ")
-    cut = re.sub(r",([?.!])", r"\1", cut)
-    if len(re.findall(r"[A-Za-z]{3,}", cut)) < 3:
-        return question
-    return cut[0].upper() + cut[1:]
 
 
 # --------------------------------------------------------------------------------- the rules

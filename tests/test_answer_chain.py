@@ -241,26 +241,6 @@ class _RecordingFake(GenericFakeChatModel):
         yield from super()._stream(messages, stop=stop, run_manager=run_manager, **kwargs)
 
 
-@pytest.mark.parametrize("enabled,expected", [
-    (True, "Question: What did NASA say about Starliner?"),
-    (False, "Question: What did NASA say about Starliner this week?")])
-def test_the_model_reads_the_question_without_the_time_phrase_the_search_applied(
-        tmp_path: Path, enabled: bool, expected: str) -> None:
-    corpus = tmp_path / "corpus-starliner"
-    corpus.mkdir()
-    (corpus / "2025-03-17-starliner.txt").write_text(
-        "NASA said the Starliner crew splashed down safely off Florida on Monday. The agency will review it.\n",
-        encoding="utf-8")
-    llm = _RecordingFake(messages=iter([AIMessage("NASA said the Starliner crew splashed down off Florida [1].")]),
-                         seen=[])
-    assistant = Assistant(Settings(data_dir=tmp_path / "idx", model_question_without_time=enabled), llm=llm)
-    assistant.index(corpus)
-    answer = assistant.ask("What did NASA say about Starliner this week?", as_of="2025-03-18")
-    assert answer.filters["since"] == "2025-03-12" and not answer.refused, answer.notes
-    human = llm.seen[-1][-1]
-    assert human.rstrip().endswith(expected), human
-
-
 def test_a_time_phrase_the_search_had_to_drop_stays_in_the_models_question(seed_index_dir: Path) -> None:
     llm = _RecordingFake(messages=iter([AIMessage("Ukraine said it was interested in receiving foreign "
                                                   "instructors starting in February 2024 [1].")]), seen=[])

@@ -229,17 +229,6 @@ def test_real_model_loads_plain_weights_by_default_and_repacked_on_request(real_
 
 
 @pytest.mark.slow
-def test_real_model_logit_bias_on_the_sentinel_makes_it_refuse(real_llm: LlamaCppChat) -> None:
-    from rag.models import answer_model
-    from rag.settings import Settings
-
-    biased = answer_model(real_llm, Settings(llm_refusal_bias=30.0), "NOT FOUND")
-    first = "".join(chunk.content for chunk in biased.stream([*PREFIX, QUESTION], max_tokens=2))
-    assert first.startswith("NOT")
-    assert not _answer(real_llm).startswith("NOT")
-
-
-@pytest.mark.slow
 def test_primed_prompt_state_is_saved_then_loaded_instead_of_read_again(real_llm: LlamaCppChat,
                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
     real_llm.client.reset()
