@@ -423,6 +423,8 @@ def _html_document(html: str, rel: str, out: LoadResult) -> SourceDocument:
     from .webpages import read_html
 
     page = read_html(html)
+    if page.refused:
+        raise _Unreadable(page.refused)
     out.warnings.extend(FileProblem(rel, w) for w in page.warnings)
     fields = {"title": page.title or _title_from_name(Path(rel)), "date": page.date or date_from_name(Path(rel)),
               "outlet": page.outlet, "url": page.url, "authors": page.authors}
@@ -436,7 +438,7 @@ class _TextOverLimit(BaseException):
 
 def _pdf_document(path: Path, rel: str, out: LoadResult, max_chars: int) -> SourceDocument:
     from pypdf import PdfReader
-    from pypdf.errors import PdfReadError
+    from pypdf.errors import FileNotDecryptedError, PdfReadError
 
     extracted = 0
 
@@ -453,6 +455,8 @@ def _pdf_document(path: Path, rel: str, out: LoadResult, max_chars: int) -> Sour
         for page in reader.pages:
             pages.append((page.extract_text(visitor_text=count) or "").strip())
         title = str((reader.metadata or {}).get("/Title") or "")
+    except FileNotDecryptedError as err:
+        raise _Unreadable("is protected by a password; save a copy without one and index that") from err
     except _TextOverLimit:
         raise _Unreadable(f"its text is over {_text_limit(max_chars)}: reading stopped at page {len(pages) + 1}; "
                           "split the PDF or raise RAG_MAX_FILE_MB") from None
