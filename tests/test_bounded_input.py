@@ -119,11 +119,12 @@ def test_a_megabyte_of_initials_is_split_in_seconds(tmp_path: Path) -> None:
 
 
 def test_a_markdown_heading_followed_by_a_megabyte_of_spaces_is_read_in_seconds(tmp_path: Path) -> None:
-    """The heading pattern backtracked over trailing spaces (2,000 of them took 15.6 s)."""
+    r"""The heading pattern tried every split of spaces inside a heading line between its lazy group and
+    two `\s*` (cubic: 1,000 spaces took 1.9 s, 2,000 took 15.6 s)."""
     path = tmp_path / "spaces.md"
-    path.write_text("# Bridge vote" + " " * MB + "\nThe council approved the bridge.\n" + "#  \t " * 1000)
+    path.write_text("# Bridge vote" + " " * MB + "approved\nThe council approved the bridge.\n" + "#  \t " * 1000)
     result = _within_adversarial_bounds(path)
-    assert result.documents[0].title == "Bridge vote"
+    assert result.documents[0].title == "Bridge vote approved"
 
 
 def test_nested_divs_up_to_the_tag_limit_are_read_in_seconds(tmp_path: Path) -> None:
