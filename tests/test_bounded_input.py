@@ -141,6 +141,19 @@ def test_nested_divs_up_to_the_tag_limit_are_read_in_seconds(tmp_path: Path) -> 
     assert "tags" in _within_adversarial_bounds(megabyte).problems[0].reason
 
 
+def test_a_page_of_more_tags_than_news_pages_have_is_refused_unread(tmp_path: Path) -> None:
+    """A megabyte of empty paragraphs: nested by html.parser, and ~100 us of Python work a tag in
+    trafilatura and BeautifulSoup."""
+    path = tmp_path / "paragraphs.html"
+    path.write_text("<p>" * (MB // 3) + "Words.")
+    result = _within_adversarial_bounds(path)
+    assert not result.documents
+    assert f"more than {MAX_HTML_TAGS:,} tags" in result.problems[0].reason
+    ordinary = tmp_path / "ordinary.html"
+    ordinary.write_text("<p>" * 5_000 + "<p>The council approved the bridge.</p>")
+    assert load_file(ordinary, ordinary.name).documents
+
+
 def _entity_feed(references: int, value_chars: int) -> bytes:
     head = f'<?xml version="1.0"?>\n<!DOCTYPE rss [\n<!ENTITY e "{"x" * value_chars}">\n]>\n'
     return (head + '<rss version="2.0"><channel><title>T</title><item><title>Bridge</title><description>'
