@@ -16,6 +16,9 @@ Where the metadata comes from (README, "Building a news collection"):
 
 Whatever a file says, it is cut to documented limits (`MAX_TITLE_CHARS`, ...) so that no title
 can fill a prompt; YAML front matter may not use aliases (283 bytes of them expand to megabytes).
+A file's text is at most `TEXT_LIMIT_FACTOR` x RAG_MAX_FILE_MB (a PDF or a feed's entities can hold
+far more than their size); every reader takes time linear in its input. Text files are UTF-8, or
+UTF-16/UTF-32 when they start with a byte-order mark.
 A file that cannot be read becomes a `FileProblem` naming the file and the fix; it never stops the
 rest. Things worth knowing that did not stop a file (an unreadable date, a cut title, a page read
 as plain visible text) are `LoadResult.warnings`. `upload_target` is the one policy for names

@@ -39,8 +39,8 @@ _SAVED_FROM = re.compile(r"<!--\s*saved from url=\(\d+\)(\S+?)\s*-->", re.IGNORE
 # Fallback content of embedded objects is never article text, and trafilatura keeps some of it
 # (an <iframe>'s or <noscript>'s inner text): pruned before extraction.
 _PRUNE = ["//noscript", "//iframe", "//object", "//embed", "//template"]
-_BLOCKS = frozenset({"p", "div", "li", "ul", "ol", "h1", "h2", "h3", "h4", "h5", "h6", "tr", "table", "blockquote",
-                     "section", "article", "header", "footer", "pre", "dd", "dt", "figcaption"})
+_BLOCKS = frozenset({"p", "div", "li", "ul", "ol", "h1", "h2", "h3", "h4", "h5", "h6", "tr", "table",
+                     "blockquote", "section", "article", "header", "footer", "pre", "dd", "dt", "figcaption"})
 # The text a feed may hold when its reader gives no limit (a fetched feed): the default RAG_MAX_FILE_MB.
 DEFAULT_MAX_FEED_TEXT_CHARS = 20 * 1024 * 1024
 # An internal entity declaration, <!ENTITY name "value"> (or 'value'); parameter entities (%) excluded.
@@ -101,8 +101,8 @@ def read_html(html: str, *, url: str = "") -> Extracted:
 
     url = url or saved_from_url(html)
     if _too_many_tags(html):
-        return Extracted(text="", url=url, refused=f"has more than {MAX_HTML_TAGS:,} tags (MAX_HTML_TAGS; news pages "
-                                                    "have a few thousand); save the article alone or as text")
+        return Extracted(text="", url=url, refused=f"has more than {MAX_HTML_TAGS:,} tags (MAX_HTML_TAGS; news "
+                                                    "pages have a few thousand); save the article alone or as text")
     try:
         doc = trafilatura.bare_extraction(html, url=url or None, with_metadata=True, include_comments=False,
                                           include_tables=True, prune_xpath=_PRUNE)

@@ -104,7 +104,8 @@ def _real_texts() -> list[str]:
 
 def test_the_linear_splitter_gives_the_same_sentences_on_real_text() -> None:
     texts = _real_texts() + ["Sen. Warren met Gov. Hochul on Jan. 5. They spoke.", "A. B. Smith and C. D. Jones. Next.",
-                             "U.S. officials said so.\nNo. 3 is next. It is.", "He said “Stop.” Then [1] left. OK… Yes!"]
+                             "U.S. officials said so.\nNo. 3 is next. It is.",
+                             "He said “Stop.” Then [1] left. OK… Yes!"]
     differing = [t[:80] for t in texts if split_sentences(t) != _quadratic_split_sentences(t)]
     assert not differing
 
