@@ -16,6 +16,9 @@ Where the metadata comes from (README, "Building a news collection"):
 
 Whatever a file says, it is cut to documented limits (`MAX_TITLE_CHARS`, ...) so that no title
 can fill a prompt; YAML front matter may not use aliases (283 bytes of them expand to megabytes).
+A file's text is at most `TEXT_LIMIT_FACTOR` x RAG_MAX_FILE_MB (a PDF or a feed's entities can hold
+far more than their size); every reader takes time linear in its input. Text files are UTF-8, or
+UTF-16/UTF-32 when they start with a byte-order mark.
 A file that cannot be read becomes a `FileProblem` naming the file and the fix; it never stops the
 rest. Things worth knowing that did not stop a file (an unreadable date, a cut title, a page read
 as plain visible text) are `LoadResult.warnings`. `upload_target` is the one policy for names
@@ -24,6 +27,7 @@ chosen by someone else (uploads, fetched pages). This module does not chunk, emb
 
 from __future__ import annotations
 
+import codecs
 import datetime as dt
 import hashlib
 import json
@@ -37,8 +41,8 @@ import yaml
 
 __all__ = ["SourceDocument", "FileProblem", "LoadResult", "SUPPORTED_SUFFIXES", "FEED_SUFFIXES", "MB",
            "MAX_TITLE_CHARS", "MAX_OUTLET_CHARS", "MAX_URL_CHARS", "MAX_AUTHOR_CHARS", "MAX_AUTHORS",
-           "MAX_ID_CHARS", "MAX_FRONT_MATTER_CHARS", "MAX_NAME_CHARS", "load_corpus", "load_file",
-           "upload_target", "normalise_date", "date_from_name"]
+           "MAX_ID_CHARS", "MAX_FRONT_MATTER_CHARS", "MAX_NAME_CHARS", "TEXT_LIMIT_FACTOR", "load_corpus",
+           "load_file", "upload_target", "normalise_date", "date_from_name"]
 
 MB = 1024 * 1024  # the one megabyte of the project (file limits, upload limits, fetch limits)
 FEED_SUFFIXES = (".rss", ".atom", ".xml")
@@ -53,9 +57,17 @@ MAX_AUTHORS = 10
 MAX_ID_CHARS = 200  # a row `_id` / feed entry id inside a document id
 MAX_FRONT_MATTER_CHARS = 16 * 1024  # front matter is a few lines of metadata, never a document
 MAX_NAME_CHARS = 120  # a saved file name's stem (uploads, fetched pages)
+# The text read from one file is at most this many times RAG_MAX_FILE_MB. A text file at the limit
+# holds that much; a PDF or feed can hold far more than its size (a 324 KB PDF whose 2,000 pages share
+# one content stream gave 100 MB of text; a 206 KB feed repeating one entity, 105 MB), so theirs is
+# counted as it is produced and the file is refused past the bound, before it costs minutes and GB.
+TEXT_LIMIT_FACTOR = 1.0
 
 _FRONT_MATTER = re.compile(r"\A---\s*\n(.*?)\n---\s*\n", re.DOTALL)
-_HEADING = re.compile(r"^#\s+(.+?)\s*#*\s*$", re.MULTILINE)
+# A level-1 heading line ("# Title", "# Title #"). `[ \t]+` and `\S` cannot overlap and the closing
+# "#"s are trimmed in Python (`_heading_title`), so the pattern never backtracks: the former
+# `\s+(.+?)\s*#*\s*$` took 15 s on a heading followed by 2,000 spaces, hours on 28 KB.
+_HEADING = re.compile(r"^#[ \t]+(\S[^\n]*)", re.MULTILINE)
 # A date written as the start of a file name, the way people sort saved articles: 2025-03-18-x.txt.
 _NAME_DATE = re.compile(r"^(\d{4})[-_.]?(\d{2})[-_.]?(\d{2})(?!\d)[-_. ]*")
 # An ISO date at the start of a value ("2025-03-18", "2025-03-18T10:00:00Z"): read without dateparser.
@@ -109,18 +121,18 @@ def load_corpus(root: Path | str, *, max_file_mb: float = 20.0) -> LoadResult:
     if root.is_file():
         files, base = [root], root.parent
     else:
-        files = sorted(_walk(root))
-        base = root
+        found, linked_out = _walk(root)
+        files, base = sorted(found), root
+        for link in sorted(linked_out):
+            result.problems.append(FileProblem(_shown(link.relative_to(root).as_posix()) + "/",
+                                               "is a link to a folder outside the folder being indexed; its files "
+                                               "were not read: copy them in or index that folder itself"))
     inside = base.resolve()
     readable: list[tuple[Path, str]] = []
     for path in files:
         rel = path.relative_to(base).as_posix()
-        try:
-            rel.encode("utf-8")
-        except UnicodeEncodeError:
-            # A name that is not UTF-8 cannot be stored as an id (nor printed); show it escaped.
-            shown = rel.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
-            result.problems.append(FileProblem(shown, "file name is not valid UTF-8; rename the file"))
+        if _shown(rel) != rel:
+            result.problems.append(FileProblem(_shown(rel), "file name is not valid UTF-8; rename the file"))
             continue
         if path.is_symlink() and not path.resolve().is_relative_to(inside):
             result.problems.append(FileProblem(rel, "is a link to a file outside the folder being indexed; "
@@ -152,20 +164,40 @@ def load_corpus(root: Path | str, *, max_file_mb: float = 20.0) -> LoadResult:
     return result
 
 
+def _shown(rel: str) -> str:
+    """A path as it can be stored and printed: a name that is not UTF-8 cannot be an id; shown escaped."""
+    try:
+        rel.encode("utf-8")
+    except UnicodeEncodeError:
+        return rel.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    return rel
+
+
 def _is_multi(path: Path) -> bool:
     return path.suffix.lower() in (".jsonl",) + FEED_SUFFIXES
 
 
-def _walk(root: Path) -> list[Path]:
-    """Regular files under `root`, skipping hidden names; linked folders are not followed (no loops)."""
+def _walk(root: Path) -> tuple[list[Path], list[Path]]:
+    """(regular files under `root`, linked folders that lead outside it), skipping hidden names.
+
+    Linked folders are not followed (no loops, no reading outside the folder): one that leads back
+    inside holds files read under their own path anyway; one that leads outside is returned so that
+    the user hears its files were left out.
+    """
     found: list[Path] = []
+    outside: list[Path] = []
+    inside = root.resolve()
     for folder, dirs, names in os.walk(root, followlinks=False):
         dirs[:] = [d for d in dirs if not d.startswith(".")]
+        for name in dirs:
+            path = Path(folder) / name
+            if path.is_symlink() and not path.resolve().is_relative_to(inside):
+                outside.append(path)
         for name in names:
             path = Path(folder) / name
             if not name.startswith(".") and path.is_file():
                 found.append(path)
-    return found
+    return found, outside
 
 
 def upload_target(folder: Path | str, filename: str) -> Path:
@@ -215,10 +247,11 @@ def _read(path: Path, rel: str, max_file_mb: float, out: LoadResult) -> list[Sou
     if size > max_file_mb * MB:
         raise _Unreadable(f"{size / MB:.1f} MB is over the {max_file_mb:g} MB limit (RAG_MAX_FILE_MB); split it or raise the limit")
     suffix = path.suffix.lower()
+    max_chars = int(max_file_mb * MB * TEXT_LIMIT_FACTOR)
     if suffix == ".pdf":
-        return [_pdf_document(path, rel, out)]
+        return [_pdf_document(path, rel, out, max_chars)]
     if suffix in FEED_SUFFIXES:
-        return _feed_documents(path, rel, out)
+        return _feed_documents(path, rel, out, max_chars)
     try:
         text = _read_text(path)
     except OSError as err:  # unreadable (permissions), vanished since the folder was listed, I/O error
@@ -237,14 +270,25 @@ def _read(path: Path, rel: str, max_file_mb: float, out: LoadResult) -> list[Sou
     return [doc]
 
 
+# Byte-order marks: Windows editors save "Unicode" text as UTF-16 with one. UTF-32's are tested first
+# (the UTF-32-LE mark starts with the UTF-16-LE one). Without a mark, text is UTF-8.
+_BOMS = ((codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"), (codecs.BOM_UTF16_LE, "utf-16"),
+         (codecs.BOM_UTF16_BE, "utf-16"), (codecs.BOM_UTF8, "utf-8-sig"))
+
+
 def _read_text(path: Path) -> str:
     data = path.read_bytes()
-    if b"\x00" in data[:8192]:
+    encoding = next((name for bom, name in _BOMS if data.startswith(bom)), "utf-8")
+    # A NUL byte is binary in UTF-8; UTF-16/32 text is full of them, so those are judged once decoded.
+    if b"\x00" in (data[:8192] if encoding == "utf-8" else b""):
         raise _Unreadable("looks like a binary file, not text; convert it to .txt, .md, .html or .pdf")
     try:
-        text = data.decode("utf-8-sig")
+        text = data.decode(encoding)  # the utf-16/32 codecs read the mark and drop it
     except UnicodeDecodeError as err:
-        raise _Unreadable(f"is not valid UTF-8 (byte {err.start}); re-save it as UTF-8") from err
+        raise _Unreadable(f"is not valid {encoding.upper().removesuffix('-SIG')} (byte {err.start}); "
+                          "re-save it as UTF-8") from err
+    if "\x00" in text[:8192]:
+        raise _Unreadable("looks like a binary file, not text; convert it to .txt, .md, .html or .pdf")
     # Normalise line endings once so offsets mean the same thing on every platform.
     return text.replace("\r\n", "\n").replace("\r", "\n")
 
@@ -354,8 +398,7 @@ def _markdown_document(text: str, rel: str, out: LoadResult) -> SourceDocument:
     body = text.strip()
     title = meta.get("title") or ""
     if not title:
-        heading = _HEADING.search(body)
-        title = heading.group(1) if heading else _title_from_name(Path(rel))
+        title = _heading_title(body) or _title_from_name(Path(rel))
     fields = {
         "title": title,
         "date": _first(meta, "date", "published") or date_from_name(Path(rel)),
@@ -366,6 +409,15 @@ def _markdown_document(text: str, rel: str, out: LoadResult) -> SourceDocument:
     return _make(rel, body, fields, source=rel, out=out)
 
 
+def _heading_title(body: str) -> str:
+    """The text of the first "# " heading, without trailing "#"s (Markdown's optional closing sequence)."""
+    match = _HEADING.search(body)
+    if not match:
+        return ""
+    title = match.group(1).rstrip()
+    return title.rstrip("#").rstrip() or title
+
+
 def _first(meta: dict[str, Any], *keys: str) -> Any:
     return next((meta[k] for k in keys if meta.get(k)), "")
 
@@ -374,20 +426,43 @@ def _html_document(html: str, rel: str, out: LoadResult) -> SourceDocument:
     from .webpages import read_html
 
     page = read_html(html)
+    if page.refused:
+        raise _Unreadable(page.refused)
     out.warnings.extend(FileProblem(rel, w) for w in page.warnings)
     fields = {"title": page.title or _title_from_name(Path(rel)), "date": page.date or date_from_name(Path(rel)),
               "outlet": page.outlet, "url": page.url, "authors": page.authors}
     return _make(rel, page.text, fields, source=rel, out=out)
 
 
-def _pdf_document(path: Path, rel: str, out: LoadResult) -> SourceDocument:
-    from pypdf import PdfReader
-    from pypdf.errors import PdfReadError
+class _TextOverLimit(BaseException):
+    """Internal: raised from inside pypdf's text extraction to stop it once the text is over the limit.
+    Not an `Exception`: pypdf catches and logs those while it reads a form XObject, and carries on."""
 
+
+def _pdf_document(path: Path, rel: str, out: LoadResult, max_chars: int) -> SourceDocument:
+    from pypdf import PdfReader
+    from pypdf.errors import FileNotDecryptedError, PdfReadError
+
+    extracted = 0
+
+    def count(text: str, *_: Any) -> None:
+        # Counted as pypdf produces it, so one page drawing the same text a million times stops too.
+        nonlocal extracted
+        extracted += len(text)
+        if extracted > max_chars:
+            raise _TextOverLimit
+
+    pages: list[str] = []
     try:
         reader = PdfReader(str(path))
-        pages = [(page.extract_text() or "").strip() for page in reader.pages]
+        for page in reader.pages:
+            pages.append((page.extract_text(visitor_text=count) or "").strip())
         title = str((reader.metadata or {}).get("/Title") or "")
+    except FileNotDecryptedError as err:
+        raise _Unreadable("is protected by a password; save a copy without one and index that") from err
+    except _TextOverLimit:
+        raise _Unreadable(f"its text is over {_text_limit(max_chars)}: reading stopped at page {len(pages) + 1}; "
+                          "split the PDF or raise RAG_MAX_FILE_MB") from None
     except (PdfReadError, ValueError, KeyError, OSError) as err:
         raise _Unreadable(f"is not a readable PDF ({err}); re-export it") from err
     except Exception as err:  # noqa: BLE001 - pypdf raises many unrelated types on malformed files
@@ -397,6 +472,10 @@ def _pdf_document(path: Path, rel: str, out: LoadResult) -> SourceDocument:
         raise _Unreadable("PDF has no text layer (a scan?); run OCR on it first")
     return _make(rel, text, {"title": title or _title_from_name(path), "date": date_from_name(path)},
                  source=rel, out=out)
+
+
+def _text_limit(max_chars: int) -> str:
+    return f"the {max_chars / MB:g} MB text limit ({TEXT_LIMIT_FACTOR:g} x RAG_MAX_FILE_MB)"
 
 
 def _row_key(value: object) -> str:
@@ -437,8 +516,8 @@ def _jsonl_documents(text: str, rel: str, out: LoadResult) -> list[SourceDocumen
     return docs
 
 
-def _feed_documents(path: Path, rel: str, out: LoadResult) -> list[SourceDocument]:
-    from .webpages import looks_like_feed, read_feed
+def _feed_documents(path: Path, rel: str, out: LoadResult, max_chars: int) -> list[SourceDocument]:
+    from .webpages import FeedTooLarge, looks_like_feed, read_feed
 
     try:
         data = path.read_bytes()
@@ -447,7 +526,10 @@ def _feed_documents(path: Path, rel: str, out: LoadResult) -> list[SourceDocumen
     if path.suffix.lower() == ".xml" and not looks_like_feed(data):
         raise _Unreadable("is an .xml file but not an RSS/Atom feed; only feeds are read from .xml")
     try:
-        feed = read_feed(data)
+        feed = read_feed(data, max_text_chars=max_chars)
+    except FeedTooLarge as err:
+        raise _Unreadable(f"{err} ({TEXT_LIMIT_FACTOR:g} x RAG_MAX_FILE_MB); remove the entities or raise "
+                          "RAG_MAX_FILE_MB") from err
     except ValueError as err:
         raise _Unreadable(f"{err}; check that it is an RSS or Atom feed") from err
     out.warnings.extend(FileProblem(rel, w) for w in feed.warnings)

@@ -236,3 +236,63 @@ def test_pdf_text_is_extracted(tmp_path: Path) -> None:
     write_text_pdf(tmp_path / "doc.pdf", "Umerov asked for artillery.")
     doc, = load_corpus(tmp_path).documents
     assert "Umerov asked for artillery." in doc.text
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-be", "utf-32", "utf-8-sig"])
+def test_text_saved_with_a_byte_order_mark_is_decoded_by_it(encoding: str, tmp_path: Path) -> None:
+    """Windows editors save "Unicode" text as UTF-16 with a mark; it was refused as binary."""
+    text = "Zelensky met Umerov in Kyiv — talks went on."
+
+    def encoded(s: str) -> bytes:  # the -be codec writes no mark of its own
+        return (b"\xfe\xff" if encoding == "utf-16-be" else b"") + s.encode(encoding)
+
+    (tmp_path / "note.txt").write_bytes(encoded(text))
+    (tmp_path / "rows.jsonl").write_bytes(encoded(json.dumps({"_id": "1", "text": text})))
+    result = load_corpus(tmp_path)
+    assert not result.problems
+    assert [d.text for d in result.documents] == [text, text]
+
+
+def test_a_pdf_encrypted_with_an_empty_user_password_is_read(tmp_path: Path) -> None:
+    from pypdf import PdfWriter
+
+    from .pdfs import write_text_pdf
+
+    write_text_pdf(tmp_path / "plain.pdf", "Umerov asked for artillery.")
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    for algorithm, password in [("AES-256", ""), ("AES-128", ""), ("AES-256", "secret")]:
+        writer = PdfWriter(clone_from=str(tmp_path / "plain.pdf"))
+        writer.encrypt(user_password=password, owner_password="owner", algorithm=algorithm)
+        writer.write(str(corpus / f"{algorithm}-{password or 'open'}.pdf"))
+    result = load_corpus(corpus)
+    assert {d.doc_id: d.text for d in result.documents} == {"AES-128-open.pdf": "Umerov asked for artillery.",
+                                                           "AES-256-open.pdf": "Umerov asked for artillery."}
+    problem, = result.problems
+    assert problem.path == "AES-256-secret.pdf" and "password" in problem.reason
+
+
+def test_a_linked_folder_outside_the_corpus_is_reported_and_one_inside_is_not(tmp_path: Path) -> None:
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    (outside / "secret.txt").write_text("Not part of the corpus.")
+    corpus = tmp_path / "corpus"
+    (corpus / "real").mkdir(parents=True)
+    (corpus / "real" / "a.txt").write_text("Inside text.")
+    (corpus / "out-link").symlink_to(outside, target_is_directory=True)
+    (corpus / "in-link").symlink_to(corpus / "real", target_is_directory=True)
+    result = load_corpus(corpus)
+    assert [d.doc_id for d in result.documents] == ["real/a.txt"]
+    problem, = result.problems
+    assert problem.path == "out-link/" and "link to a folder outside" in problem.reason
+
+
+@pytest.mark.parametrize("markdown, title", [
+    ("# Kyiv talks ##\n\nBody.", "Kyiv talks"), ("Intro.\n\n#   Kyiv talks   \nBody.", "Kyiv talks"),
+    ("# Issue #5 of the C# weekly\nBody.", "Issue #5 of the C# weekly"),
+    ("#\n\nNot a heading.", "Note"), ("#hashtag\nBody.", "Note"), ("## Sub only\nBody.", "Note"),
+])
+def test_the_first_level_one_heading_is_the_title(markdown: str, title: str, tmp_path: Path) -> None:
+    (tmp_path / "note.md").write_text(markdown)
+    doc, = load_corpus(tmp_path).documents
+    assert doc.title == title
