@@ -337,7 +337,8 @@ class _Fetcher:
     def feed_articles(self, url: str, data: bytes) -> list[str]:
         """The links of a feed's newest entries, at most `fetch_max_feed_entries`."""
         try:
-            feed = read_feed(data)
+            # A feed's text, entities expanded, is bounded like the page itself (RAG_FETCH_MAX_MB).
+            feed = read_feed(data, max_text_chars=int(self.settings.fetch_max_mb * 1024 * 1024))
         except ValueError as err:
             raise _Refused(str(err)) from err
         entries = sorted(feed.entries, key=lambda e: e.date, reverse=True)  # undated keep their order, last
@@ -532,7 +533,10 @@ def _decode(data: bytes) -> str:
 def _store_page(url: str, data: bytes, folder: Path, *, requested: str) -> AddItem:
     """Save a fetched page as `<name from URL>.html` with its address marker; report its documents."""
     html = _decode(data).replace("\x00", "")
-    if not read_html(html, url=url).text.strip():
+    extracted = read_html(html, url=url)
+    if extracted.refused:
+        raise _Refused(f"the page {extracted.refused}")
+    if not extracted.text.strip():
         raise _Refused("no article text found on the page")
     content = SAVED_FROM_MARKER.format(length=len(url), url=url) + html
     target = _free_target(folder, _name_for(url), url, content)

@@ -115,6 +115,7 @@ class _Handler(BaseHTTPRequestHandler):
             "/loop": lambda: self._send(302, b"", Location="/loop"),
             "/image": lambda: self._send(200, b"\x89PNG\r\n\x1a\n" + b"\x00" * 100, "image/png"),
             "/to-private": lambda: self._send(302, b"", Location="http://10.1.2.3/secret"),
+            "/tag-flood": lambda: self._send(200, b"<html><body>" + b"<p>x</p>" * 60_000 + b"</body></html>"),
         }
         if self.path == "/slow":
             time.sleep(3)
@@ -199,6 +200,7 @@ def test_a_broken_link_in_a_feed_is_one_failed_item(server: str, tmp_path: Path,
     ("/big", "over the 1 MB limit"),
     ("/loop", "more than 3 redirects"),
     ("/image", "is image/png, not a web page or an RSS/Atom feed"),
+    ("/tag-flood", "has more than 50,000 tags"),
 ])
 def test_bad_urls_fail_with_a_reason_and_store_nothing(path: str, reason: str, server: str, tmp_path: Path,
                                                        settings: Settings):
