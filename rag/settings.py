@@ -15,7 +15,7 @@ import platformdirs
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-__all__ = ["Settings", "DEFAULT_DATA_DIR", "DEFAULT_MODEL_CACHE", "DEFAULT_EVAL_INDEX_DIR"]
+__all__ = ["Settings", "settings_markdown", "DEFAULT_DATA_DIR", "DEFAULT_MODEL_CACHE", "DEFAULT_EVAL_INDEX_DIR"]
 
 DEFAULT_DATA_DIR = Path(".rag")
 DEFAULT_MODEL_CACHE = Path(platformdirs.user_cache_dir("rag-news")) / "models"
@@ -53,7 +53,7 @@ class Settings(BaseSettings):
     embedding_model: Path | None = Field(None, description="sentence-transformers folder; default: the bundled all-MiniLM-L6-v2.")
     embedding_backend: Literal["onnx-int8", "torch"] = Field(
         "onnx-int8", description="int8 ONNX Runtime (exported locally on first use; see docs/BENCHMARKS.md), or PyTorch fp32.")
-    embedding_batch_size: int = Field(64, ge=1)
+    embedding_batch_size: int = Field(64, ge=1, description="Passages embedded per model call (`torch` backend; `onnx-int8` embeds one text per call, so a text's vector never depends on its batch-mates).")
     # Chroma's upsert holds the GIL, so embedding threads cannot overlap it; worker processes can.
     # Starting them costs ~0.6 s of CPU each, hidden only behind ~1,000 passages of writes (rag/embedding_workers.py).
     embedding_process_min: int = Field(1000, ge=0, description="`rag index` embeds a write of at least this many passages in worker processes (onnx-int8) while Chroma stores the previous batches; 0 never does.")
@@ -73,17 +73,17 @@ class Settings(BaseSettings):
     # --- fetching articles from the web (`rag add URL`, "Add from URL" on the page) ---
     # A page that fetches URLs for its visitors must not become a way into the machine it runs on.
     fetch_allow_private: bool = Field(False, description="Allow fetching from loopback, link-local, private and reserved addresses.")
-    fetch_timeout: float = Field(20.0, gt=0, description="Seconds a fetch may take in all (connecting, waiting, reading).")
+    fetch_timeout: float = Field(20.0, gt=0, description="Seconds one URL may take in all (name lookup, connecting, headers, every redirect, the body); a feed's articles share 3x this in all.")
     fetch_max_mb: float = Field(10.0, gt=0, description="Largest page or feed fetched, in MB.")
     fetch_max_redirects: int = Field(5, ge=0, description="Redirects followed per URL.")
     fetch_max_feed_entries: int = Field(20, ge=1, description="Articles fetched from one feed URL (its newest entries first).")
 
     # --- retrieval ---
-    retrieval_mode: Literal["hybrid", "dense", "bm25"] = "hybrid"
+    retrieval_mode: Literal["hybrid", "dense", "bm25"] = Field("hybrid", description="Which retrievers propose passages.")
     retrieval_depth: int = Field(100, ge=1, description="Candidates taken from each retriever before fusion.")
     rrf_k: int = Field(60, ge=1, description="Reciprocal-rank-fusion constant.")
-    bm25_weight: float = Field(1.0, ge=0)
-    dense_weight: float = Field(1.0, ge=0)
+    bm25_weight: float = Field(1.0, ge=0, description="Weight of the BM25 ranking in the fusion.")
+    dense_weight: float = Field(1.0, ge=0, description="Weight of the dense (MiniLM) ranking in the fusion.")
     top_k: int = Field(6, ge=1, le=20, description="Passages retrieved per question; their most relevant sentences become the evidence.")
     # Passages of one article are different parts of its story, not copies (copies are always skipped):
     # 1 gives k distinct stories; no limit lets the one article that answers fill the places.
@@ -110,7 +110,7 @@ class Settings(BaseSettings):
     digest_max_items: int = Field(8, ge=1, le=50, description="Stories listed for \"What happened this week?\"-style questions.")
 
     # --- the language model ---
-    llm_backend: Literal["local", "openai", "ollama"] = "local"
+    llm_backend: Literal["local", "openai", "ollama"] = Field("local", description="Where answers are generated: the bundled GGUF through llama.cpp, an OpenAI-compatible server, or Ollama.")
     llm_model: str = Field("qwen2.5-coder-1.5b", description="Local: a bundled model name or a path to a .gguf. Servers: the model name.")
     llm_base_url: str | None = Field(None, description="OpenAI-compatible or Ollama server URL.")
     llm_api_key: SecretStr | None = Field(None, description="API key for the OpenAI-compatible server.")
@@ -121,21 +121,21 @@ class Settings(BaseSettings):
     # Off by default: on the 2-core AVX-512 machine, repacked weights loaded 0.4 s slower and read prompts ~25% slower (docs/BENCHMARKS.md).
     llm_repack: bool = Field(False, description="Local model: let llama.cpp repack the weights into its interleaved CPU layout at load.")
     llm_background_load: bool = Field(True, description="Local model: on the first question, load it in a thread while the embedding model, Chroma and BM25 load.")
-    llm_context: int = Field(4096, ge=512)
+    llm_context: int = Field(4096, ge=512, description="Local model: context window in tokens (prompt plus answer).")
     llm_max_tokens: int = Field(192, ge=16, description="Longest answer, in tokens.")
-    llm_temperature: float = Field(0.0, ge=0)
+    llm_temperature: float = Field(0.0, ge=0, description="Sampling temperature; 0 is greedy, reproducible answers.")
     llm_timeout: float = Field(120.0, gt=0, description="Seconds to wait for a model server.")
 
     # --- questions ---
-    max_question_chars: int = Field(2000, ge=10)
+    max_question_chars: int = Field(2000, ge=10, description="Longer questions are rejected with a message saying so.")
 
     # --- the web page ---
-    host: str = "127.0.0.1"
-    port: int = 7860
-    auth_user: str | None = None
-    auth_password: SecretStr | None = None
+    host: str = Field("127.0.0.1", description="Address `rag serve` listens on.")
+    port: int = Field(7860, description="Port of `rag serve`.")
+    auth_user: str | None = Field(None, description="With `RAG_AUTH_PASSWORD`: the chat page asks for this user name.")
+    auth_password: SecretStr | None = Field(None, description="Password for the chat page (both must be set to turn the login on).")
     max_queue: int = Field(16, ge=1, description="Waiting chats beyond this are told the server is busy.")
-    max_upload_mb: float = Field(20.0, gt=0)
+    max_upload_mb: float = Field(20.0, gt=0, description="Largest file accepted by the chat page's upload.")
     # A login that fails makes the next attempt for that user name wait (doubling up to the cap), so
     # guessing a password through the page takes hours, not seconds. 0 turns the delay off.
     login_delay: float = Field(1.0, ge=0, description="Seconds the page waits after a failed login; doubles per failure in a row.")
@@ -153,3 +153,31 @@ class Settings(BaseSettings):
     @property
     def lock_path(self) -> Path:
         return self.data_dir / "index.lock"
+
+
+def settings_markdown() -> str:
+    """docs/SETTINGS.md: every setting, its environment variable, default and description, from the fields
+    above (a test fails when the file is out of date; `python -m rag.settings > docs/SETTINGS.md` writes it)."""
+    lines = ["# Settings", "",
+             "Every setting is an environment variable (`RAG_` + the field name in capitals) or a line of a `.env`",
+             "file in the current folder. Generated from `rag/settings.py` by `python -m rag.settings`; do not edit.", "",
+             "| variable | default | what it does |", "|---|---|---|"]
+    for name, field in Settings.model_fields.items():
+        default = field.default
+        if field.default_factory is not None:
+            default = "number of CPU cores" if name == "llm_threads" else field.default_factory()  # type: ignore[call-arg]
+        elif default is None:
+            default = "unset"
+        elif name in ("model_cache", "eval_index_dir"):
+            default = str(default).replace(str(Path.home()), "~")
+        shown = default if default in ("unset", "number of CPU cores") else f"`{default}`"
+        choices = getattr(field.annotation, "__args__", None)
+        desc = " ".join((field.description or "").split())
+        if choices and all(isinstance(c, str) for c in choices):
+            desc += " One of " + ", ".join(f"`{c}`" for c in choices) + "."
+        lines.append(f"| `RAG_{name.upper()}` | {shown} | {desc.replace('|', '/')} |")
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    print(settings_markdown(), end="")
