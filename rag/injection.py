@@ -7,16 +7,18 @@ Four layers, none of them a guarantee on its own:
    than a reader. Two kinds of test:
    - the usual phrasings of a prompt injection in English, French, Spanish and German (`_INSTRUCTION`);
    - language-independent signals, for every other language. An injection has to carry a *payload*
-     (what the model should write: an all-caps token such as PWNED, a short quotation, or a token with
-     the answer's own "[n]" citation written onto it) and, to reach the model for a question in the
-     corpus' language, it sits in a passage written in that language. So a sentence is an instruction
-     when it carries a payload the rest of its passage never uses *and* it is out of place: written
-     in another script or another language than the passage around it (judged by shared vocabulary,
-     no language list), or naming its addressee (AI, LLM, chatbot, prompt, assistant: words most
-     languages borrow), or pre-writing the answer's "[n]" format. Base64 runs are decoded: readable
+     (what the model should write: a word in capitals such as PWNED, a short quotation) and, to reach
+     the model for a question in the corpus' language, it sits in a passage written in that language.
+     So a sentence is an instruction when it carries a payload the rest of the text never uses *and* it
+     is out of place: in another script than the text around it, or in another language (judged with
+     no language list: it brings three or more short function words, or two accented letters, that
+     the text around it never uses), or naming its addressee (AI, ИИ, LLM, GPT, chatbot: names most
+     languages borrow), or pre-writing the answer's "[n]" citations. Base64 runs are decoded: readable
      text hidden in an encoding is written for a machine, never for a reader. An instruction split
-     over two sentences is caught on the pair: one sentence names the addressee and its neighbour
-     carries the payload, or the phrasings match across the sentence break.
+     over two sentences of a passage is caught on the pair: one names the addressee and its neighbour
+     carries a payload in capitals, or a phrasing of the list matches across the break.
+     Measured on the 1,480 real articles of ../shared/eval/news (80,503 sentences, 400-character
+     passages judged with their neighbours): 47 sentences flagged, 24 of them by the phrase list alone.
    The reader still sees the whole passage; only what the model reads is filtered.
 3. `not_evidence` is the verification hook (`rag.verification`): a sentence addressed to the
    assistant never supports an answer, whatever its language. It applies the rule above to the
@@ -27,10 +29,12 @@ Four layers, none of them a guarantee on its own:
    your system prompt"): those get a fixed reply written by the program (`rag.prompts.ABOUT_ASSISTANT`),
    so an article that plants an answer to them has nothing to answer.
 
-Simplifications, admitted: an instruction written entirely in the passage's own language, outside the
-four phrase lists, that neither names its addressee nor carries a payload is not recognised (it can
-still not put a payload in the answer that verification accepts unless the passage states it); a
-passage too short to have a vocabulary (`MIN_REFERENCE_WORDS`) is not judged for language.
+Simplifications, admitted: an instruction in the text's own language, outside the four phrase lists,
+that neither names its addressee nor writes "[n]" is not recognised; the language of a sentence in a
+Latin-script language with few accents (Italian) is told only when the surrounding text lacks its
+short words, so a plain Italian or Portuguese sentence among many English passages can pass the filter
+(verification still refuses an answer that echoes its payload when its own passage tells it apart);
+an instruction split across two passages is judged one half at a time.
 """
 
 from __future__ import annotations
@@ -84,7 +88,9 @@ MIN_READABLE_SHARE = 0.9  # share of decoded characters that are printable: ids 
 MIN_DECODED_WORDS = 2  # decoded text with two words is prose; one "word" is a coincidence of letters
 MIN_FOREIGN_LETTERS = 8  # letters in another script than the passage: a few are a name or a symbol, not a sentence
 MAX_FUNCTION_WORD_LETTERS = 3  # function words (the, of, и, на, le, de) are short in every language written in words
-MIN_FOREIGN_FUNCTION_WORDS = 3  # distinct short words, none used by the rest: one or two new ones are chance (0.2% of news sentences at 3)
+MIN_FOREIGN_FUNCTION_WORDS = 3  # distinct short words the rest never uses: one or two new ones are chance
+MIN_NEW_FUNCTION_WORD_SHARE = 1.0  # ...and all of them: at two thirds the news sentences flagged went from 47 to 151 of 80,503
+MIN_NEW_LETTERS = 2  # accented letters the rest never uses (ç, õ, è): one is a name (Beyoncé), two another alphabet
 MIN_REFERENCE_WORDS = 15  # a reference with fewer lower-case words has no vocabulary to judge a sentence by
 
 _TOKEN = re.compile(r"[^\W_]+(?:[-'’][^\W_]+)*")
@@ -105,6 +111,11 @@ def _script(ch: str) -> str:
     return unicodedata.name(ch, "?").split(" ")[0]
 
 
+def _accented(ch: str) -> bool:
+    """A letter written with a diacritic (é = e + ´): the letters by which alphabets of one script differ."""
+    return ch.isalpha() and bool(unicodedata.decomposition(ch))
+
+
 def _lower_words(text: str) -> list[str]:
     """Words written in lower case (capitalised names and capitals left out): a language's function words."""
     return [w for w in _LOWER_WORD.findall(text) if w.islower()]
@@ -119,6 +130,8 @@ class _Reference:
         self.tokens = Counter(t.lower() for t in _TOKEN.findall(text))
         self.scripts = Counter(_script(c) for c in text if c.isalpha())
         self.word_total = sum(self.words.values())
+        self.letters = Counter(c for c in text.lower() if c.isalpha())
+        self._minus_letters: Counter[str] = Counter()
         self._minus_words: Counter[str] = Counter()
         self._minus_tokens: Counter[str] = Counter()
 
@@ -126,12 +139,16 @@ class _Reference:
         rest = copy.copy(self)
         rest._minus_words = Counter(_lower_words(sentence))
         rest._minus_tokens = Counter(t.lower() for t in _TOKEN.findall(sentence))
+        rest._minus_letters = Counter(c for c in sentence.lower() if c.isalpha())
         rest.scripts = self.scripts - Counter(_script(c) for c in sentence if c.isalpha())  # a few scripts
         rest.word_total = self.word_total - sum(rest._minus_words.values())
         return rest
 
     def has_word(self, word: str) -> bool:
         return self.words[word] > self._minus_words[word]
+
+    def has_letter(self, letter: str) -> bool:
+        return self.letters[letter] > self._minus_letters[letter]
 
     def has_token(self, token: str) -> bool:
         return self.tokens[token] > self._minus_tokens[token]
@@ -178,7 +195,10 @@ def foreign_to(sentence: str, reference: str | _Reference) -> bool:
     if rest.word_total < MIN_REFERENCE_WORDS:
         return False
     short = {w for w in _lower_words(sentence) if len(w) <= MAX_FUNCTION_WORD_LETTERS}
-    return len(short) >= MIN_FOREIGN_FUNCTION_WORDS and not any(rest.has_word(w) for w in short)
+    new = sum(1 for w in short if not rest.has_word(w))
+    if new >= MIN_FOREIGN_FUNCTION_WORDS and new >= MIN_NEW_FUNCTION_WORD_SHARE * len(short):
+        return True
+    return len({c for c in sentence.lower() if _accented(c) and not rest.has_letter(c)}) >= MIN_NEW_LETTERS
 
 
 def decoded_runs(sentence: str) -> list[str]:
