@@ -94,6 +94,22 @@ def _chains(assistant: Any) -> dict[str, Any]:
             "header per block": _header_per_block_chain(tuned), "selected sentences (default)": tuned}
 
 
+def _budget_chains(assistant: Any, budgets: list[int]) -> dict[str, Any]:
+    """The default chain and chains that differ only in `evidence_chars` (the curve of issue 21)."""
+    from rag.answering import AnswerChain
+
+    tuned = assistant.chain
+    chains = {f"evidence {tuned.settings.evidence_chars} (default)": tuned}
+    for budget in budgets:
+        if budget == tuned.settings.evidence_chars:
+            continue
+        settings = assistant.settings.model_copy(update={"evidence_chars": budget})
+        chain = AnswerChain(tuned.retriever, tuned.llm, settings, tuned.model_name)
+        chain._llm_lock = tuned._llm_lock  # one llama.cpp context: one generation at a time
+        chains[f"evidence {budget}"] = chain
+    return chains
+
+
 def _ask(chain: Any, question: str) -> dict[str, Any]:
     t0 = time.perf_counter()
     tokens = 0
@@ -140,6 +156,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rounds", type=int, default=3, help="times each seed question is asked per chain")
     parser.add_argument("--json", type=Path, help="also write every measurement here")
+    parser.add_argument("--budgets", default="", help="instead of the usual chains: the default chain and chains "
+                        "reading these evidence sizes, e.g. 900,1300,1800 (first token against evidence size)")
     args = parser.parse_args(argv)
 
     sys.path.insert(0, str(ROOT))
@@ -155,7 +173,8 @@ def main(argv: list[str] | None = None) -> int:
         t0 = time.perf_counter()
         assistant.warm_up()
         load_s = time.perf_counter() - t0
-        chains = _chains(assistant)
+        budgets = [int(b) for b in args.budgets.split(",") if b.strip()]
+        chains = _budget_chains(assistant, budgets) if budgets else _chains(assistant)
         for chain in chains.values():  # warm: first call pays one-off allocations
             list(chain.stream(questions[0]))
         results: dict[str, list[dict[str, Any]]] = {name: [] for name in chains}

@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 
 from .answer import Citation, split_sentences
-from .injection import is_instruction
+from .injection import instructions_in, is_instruction
 
 __all__ = ["EvidenceBlock", "Evidence", "select_evidence", "lead_evidence", "sentence_score", "needs_previous",
            "header", "human_date", "content_stems", "reading_order", "MAX_HEADER_TITLE", "EVIDENCE_WINDOW"]
@@ -147,14 +147,12 @@ def _sentences(passages: list[Citation], embed: Any) -> tuple[list[list[tuple[in
     """Sentence spans of each passage (instructions left out) and their vectors, embedded in one call."""
     spans_of: list[list[tuple[int, int]]] = []
     dropped = 0
-    for p in passages:
-        spans = []
-        for s, e in split_sentences(p.text):
-            if is_instruction(p.text[s:e]):
-                dropped += 1
-            else:
-                spans.append((s, e))
-        spans_of.append(spans)
+    for k, p in enumerate(passages):
+        every = split_sentences(p.text)
+        # Judged against the other passages too: the more text, the surer a sentence's language (rag.injection).
+        flagged = instructions_in(p.text, every, " ".join(q.text for j, q in enumerate(passages) if j != k))
+        dropped += len(flagged)
+        spans_of.append([span for i, span in enumerate(every) if i not in flagged])
     flat = [p.text[s:e] for p, spans in zip(passages, spans_of) for s, e in spans]
     vectors = np.asarray(embed(flat), dtype=np.float32) if flat else np.zeros((0, 384), dtype=np.float32)
     out, at = [], 0

@@ -35,6 +35,7 @@ import numpy as np
 
 from .answer import cited_numbers, split_sentences, strip_citations
 from .evidence import Evidence, EvidenceBlock, human_date
+from .injection import not_evidence
 
 __all__ = ["VerificationPolicy", "Verified", "with_citations", "claim_text", "missing_names", "names_in", "normalise",
            "is_absence", "premise_spelling", "stated_fragment", "NAMED_MARGIN", "undotted", "unhyphenated", "ordinal", "magnitude", "joined_units", "initialisms_in"]
@@ -333,6 +334,10 @@ class VerificationPolicy:
         context = " ".join([c.text, c.title, c.outlet, c.date, human_date(c.date)])
         missing = missing_names(sentence, context, question) if self.check_names else []
         similarity, which = self.support_similarity(vector, block)
+        if not_evidence(sentence, [block.sentence(i) for i in which], c.text):
+            # A sentence addressed to the assistant is never support (rag.injection), by any path below.
+            return {"block": block.n, "missing_names": missing, "names": not missing, "similarity": 0.0,
+                    "meaning": False, "support": [], "instruction": True}
         if similarity < self.min_support_similarity:
             similarity = max(similarity, self.title_similarity(vector, block))
         named = bool(names_in(sentence)) and not missing
