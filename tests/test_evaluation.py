@@ -514,3 +514,33 @@ def test_the_tutorial_baseline_counts_i_dont_know_as_a_refusal_and_is_scored_lik
     second = score_question(impossible, answer_one(store, llm, impossible["question"]), check_citations=False)
     assert first.correct and first.evidence_shown and first.citation_ok is None
     assert second.refused and second.correct
+
+
+# ------------------------------------------------------------------------ what verification withheld (issue 21)
+def _with_sentences(answer: Answer, sentences: list[tuple[str, bool]]) -> Answer:
+    answer.sentences = [{"text": t, "citations": [], "supported": not removed, "removed": removed, "kind": "claim",
+                         "checks": {}} for t, removed in sentences]
+    return answer
+
+
+def test_a_refusal_whose_removed_sentence_held_the_answer_counts_as_withheld_right() -> None:
+    row = {"id": "n1", "question": "Where did the theft happen?", "answers": ["Atlanta"], "impossible": False}
+    withheld = score_question(row, _with_sentences(_answer(REFUSAL_TEXT, refused=True),
+                                                   [("The crime took place in Atlanta, Georgia.", True)]))
+    assert withheld.withheld_right and withheld.withheld_wrong == 0
+
+
+def test_removed_sentences_without_the_answer_count_as_withheld_wrong_and_a_kept_answer_is_not_withheld() -> None:
+    row = {"id": "n2", "question": "Where?", "answers": ["Atlanta"], "impossible": False}
+    kept = score_question(row, _with_sentences(_answer("It happened in Atlanta [1]."),
+                                               [("It happened in Atlanta.", False), ("Atlanta is in Ohio.", True),
+                                                ("Police named Bob Smith.", True)]))
+    assert not kept.withheld_right and kept.withheld_wrong == 1
+    impossible = {"id": "n3", "question": "?", "answers": [], "impossible": True}
+    refused = score_question(impossible, _with_sentences(_answer(REFUSAL_TEXT, refused=True), [("Paris.", True)]))
+    summary = summarise_qa([kept, refused])
+    assert (summary["withheld_right"], summary["withheld_wrong"], summary["answered_precision"]) == (0, 2, 1.0)
+
+
+def test_a_nugget_reads_punctuation_as_a_space_as_the_data_says() -> None:
+    assert nugget_share("Ukraine asked for air defense systems [1].", [["air-defense"], ["Kyiv's"]]) == 0.5
