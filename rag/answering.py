@@ -79,13 +79,17 @@ _EXPLAIN = re.compile(
     r"^\s*(?:why|explain|describe)\b|\bwhy\b.{0,200}\?|\bhow (?!many\b|much\b|long\b|old\b|far\b|often\b|big\b|large\b)"
     r"(?:did|does|do|is|are|was|were|has|have|had|could|can|will|would)\b|\bwhat happened\b|"
     r"\b(?:consequences?|effects?|impact|implications?|reasons?)\b", re.IGNORECASE)
-_QUESTION_WORD = re.compile(r"\b(?:who|what|when|where|which|why|how)\b", re.IGNORECASE)
+# A second question joined to the first: ", and why", "and what did", ", how do they" (a relative clause,
+# ", which commemorates" / ", where women can", is not one: the question word must lead a question).
+_SECOND_PART = re.compile(
+    r"(?:,|\band)\s+(?:and\s+)?(?:who|what|when|where|which|why|how)\b(?:\s*[?,]|\s+"
+    r"(?:is|are|was|were|did|does|do|has|have|had|will|would|could|can|should|might)\b)", re.IGNORECASE)
 
 
 def asks_for_explanation(question: str) -> bool:
     """True for "why"/"how did"/"what happened"/consequences questions and questions of two or more parts
     ("What did X ask for, and why?"), which get three to five sentences."""
-    return bool(_EXPLAIN.search(question)) or len(_QUESTION_WORD.findall(question)) >= 2
+    return bool(_EXPLAIN.search(question) or _SECOND_PART.search(question) or question.count("?") >= 2)
 
 
 def asks_for_several(question: str) -> bool:

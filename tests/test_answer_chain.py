@@ -261,6 +261,10 @@ def test_a_time_phrase_the_search_had_to_drop_stays_in_the_models_question(seed_
     ("How much did the jewels cost?", False),
     ("Who won the Stanley Cup?", False),
     ("What did Umerov request?", False),
+    ("Which app, where women can share information about their dates, was hit by a data hack?", False),
+    ("Christians celebrated Epiphany, which commemorates which element of the Nativity story?", False),
+    ("Which country was among the hardest hit when the hurricane tore through the Caribbean?", False),
+    ("Who was arrested, what is he charged with, and how do investigators think the fire started?", True),
 ])
 def test_explanations_and_questions_of_several_parts_get_a_longer_answer(question: str, expected: bool) -> None:
     from rag.answering import EXPLAIN_GUIDANCE, asks_for_explanation, guidance_for
