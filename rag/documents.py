@@ -7,7 +7,7 @@ so a citation can be highlighted in exactly the text we stored. Each document ca
 of its article: title, publication `date` (`YYYY-MM-DD`, or empty: never guessed), `outlet`, `url`
 and `authors`.
 
-Where the metadata comes from (README, "Building a news collection"):
+Where the metadata comes from (docs/COLLECTION.md):
   .html / .htm   trafilatura: headline, date, authors, site name, canonical URL (rag.webpages)
   .md            YAML front matter: title, date, source (the outlet), url, authors
   .jsonl         each row: _id, text, title, date, source (the outlet), url, authors

@@ -165,7 +165,7 @@ def unique_passages(chunks: list[Chunk]) -> list[Chunk]:
 
 
 def passage_metadata(c: Chunk, doc_hash: str, n_chunks: int, group: str) -> dict[str, Any]:
-    """What Chroma stores beside a passage (the keys are listed in the team contract and the README)."""
+    """What Chroma stores beside a passage (the keys are listed in docs/COLLECTION.md)."""
     from .dedup import passage_key
 
     return {"doc_id": c.doc_id, "doc_hash": doc_hash, "n_chunks": n_chunks, "index": c.index, "start": c.start,

@@ -2,7 +2,7 @@
 
 `Settings()` reads the environment (and a `.env` file in the current folder, if any); code that
 needs a different configuration builds one explicitly, e.g. `Settings(data_dir=tmp)`, instead of
-mutating globals. The README lists every field; keep the two in step.
+mutating globals. docs/SETTINGS.md is generated from the field descriptions (`python -m rag.settings`).
 """
 
 from __future__ import annotations
