@@ -38,7 +38,7 @@ from .evidence import Evidence, EvidenceBlock, human_date
 from .injection import not_evidence
 
 __all__ = ["VerificationPolicy", "Verified", "with_citations", "claim_text", "missing_names", "names_in", "normalise",
-           "is_absence", "number_words", "premise_spelling", "stated_fragment", "undotted", "unhyphenated", "ordinal", "magnitude", "joined_units", "initialisms_in"]
+           "is_absence", "number_words", "without_apposition", "premise_spelling", "stated_fragment", "undotted", "unhyphenated", "ordinal", "magnitude", "joined_units", "initialisms_in"]
 
 _MONTHS = {"jan": "january", "feb": "february", "mar": "march", "apr": "april", "jun": "june", "jul": "july",
            "aug": "august", "sep": "september", "sept": "september", "oct": "october", "nov": "november",
@@ -354,6 +354,25 @@ class VerificationPolicy:
         return {"block": block.n, "missing_names": missing, "names": not missing,
                 "similarity": round(similarity, 3), "meaning": meaning, "support": which}
 
+    def _two_blocks(self, claim: str, results: dict[int, dict[str, Any]], blocks: dict[int, EvidenceBlock],
+                    question: str) -> list[int]:
+        """Two shown blocks that support the sentence together: one means it, and its names are in the two.
+
+        Reason (issue 21): "The Winter Olympics will be held at San Siro, Italy." joins a venue from one
+        passage and a country from another; each alone misses a name, and the model cited one.
+        """
+        best: tuple[float, list[int]] | None = None
+        for a, ra in results.items():
+            if not ra["meaning"] or ra["names"]:
+                continue
+            for b in blocks:
+                if b == a:
+                    continue
+                both = " ".join(_context(blocks[n]) for n in (a, b))
+                if not missing_names(claim, both, question) and (best is None or ra["similarity"] > best[0]):
+                    best = (ra["similarity"], [a, b])
+        return best[1] if best else []
+
     def verify(self, text: str, evidence: Evidence, question: str = "") -> Verified:
         blocks = {b.n: b for b in evidence.blocks}
         pieces = [(text[s:e], text[max(0, s - 1):s]) for s, e in split_sentences(text)]
@@ -389,6 +408,21 @@ class VerificationPolicy:
                     good = [ranked[-1][1]]
                     out.notes.append(f"re-cited {claim[:80]!r} to [{good[0]}] (cited {numbers or 'nothing'})")
                 results.update(others)
+            if not good and self.check_names:
+                good = self._two_blocks(claim, results, blocks, question)
+                if good:
+                    out.notes.append(f"cited {claim[:80]!r} to [{good[0]}][{good[1]}]: its names are in the two together")
+            if not good and self.check_names:
+                trimmed = without_apposition(claim, results)
+                if trimmed:
+                    tvec = np.asarray(self.embed([claim_text(trimmed, question, self.with_question)]), dtype=np.float32)[0]
+                    retry = {n: self._check(trimmed, tvec, b, question) for n, b in blocks.items()}
+                    passing = sorted((r["similarity"], n) for n, r in retry.items() if r["names"] and r["meaning"])
+                    if passing:
+                        out.notes.append(f"cut the unsupported {claim[len(trimmed.rstrip('.')):].strip(' .')!r} "
+                                         f"from {claim[:80]!r}")
+                        claim, good, results = trimmed, [passing[-1][1]], {**results, **retry}
+                        record["text"] = claim
             record["checks"] = {str(n): r for n, r in results.items()}
             record["kind"] = "claim"
             if not good:
@@ -417,6 +451,31 @@ class VerificationPolicy:
             return out
         out.text = "".join(kept_text).strip()
         return out
+
+
+def _context(block: EvidenceBlock) -> str:
+    c = block.citation
+    return " ".join([c.text, c.title, c.outlet, c.date, human_date(c.date)])
+
+
+_TRAILING_APPOSITION = re.compile(r",\s+((?:[A-Z][\w'’.-]*\s*){1,3})([.!?]?)\s*$")
+
+
+def without_apposition(claim: str, results: dict[int, dict[str, Any]]) -> str:
+    """The sentence without a trailing ", Georgia" when that appositive holds every name a passage that
+    means the sentence lacks; "" when there is no such cut.
+
+    Reason (issue 21): "The crime took place in Atlanta, Georgia." was removed whole for "Georgia", which
+    the model added from what it knows; the passage states "Atlanta", and the answer is that part.
+    """
+    found = _TRAILING_APPOSITION.search(claim)
+    if not found:
+        return ""
+    tail = set(names_in(found.group(1)))
+    for r in results.values():
+        if r["meaning"] and r["missing_names"] and set(r["missing_names"]) <= tail:
+            return claim[:found.start()].rstrip() + (found.group(2) or ".")
+    return ""
 
 
 def with_citations(sentence: str, numbers: list[int]) -> str:

@@ -330,3 +330,25 @@ def test_an_invented_name_is_removed_even_when_the_sentence_is_close_in_meaning(
     verified = _verify_one(embed, "Who requested ammunition?", "Defence minister Pavlo Petrenko requested ammunition [1].",
                            passages)
     assert not verified.text
+
+
+def test_a_sentence_whose_names_two_shown_passages_state_together_cites_both(embed) -> None:
+    passages = [_passage(1, "The opening ceremony of the Winter Olympics will be held at the San Siro stadium next month."),
+                _passage(2, "Italy hosts the Games in Milan and Cortina d'Ampezzo, organisers said.", start=300)]
+    verified = _verify_one(embed, "Where will the Winter Olympics opening ceremony be held?",
+                           "The opening ceremony will be held at San Siro, in Italy [1].", passages)
+    assert verified.cited == [1, 2], verified.notes
+
+
+def test_an_unsupported_trailing_appositive_is_cut_and_the_rest_kept(embed) -> None:
+    passages = [_passage(1, "Police said the hard drives were stolen from a rental car in Atlanta last week.")]
+    verified = _verify_one(embed, "Where were the hard drives stolen?", "The hard drives were stolen in Atlanta, Georgia [1].",
+                           passages)
+    assert verified.text == "The hard drives were stolen in Atlanta [1].", verified.notes
+
+
+def test_an_unsupported_name_inside_the_sentence_still_removes_it(embed) -> None:
+    passages = [_passage(1, "Police said the hard drives were stolen from a rental car in Atlanta last week.")]
+    verified = _verify_one(embed, "Where were the hard drives stolen?", "Georgia police said the drives were stolen [1].",
+                           passages)
+    assert not verified.text
