@@ -330,7 +330,11 @@ class VerificationPolicy:
         return float(block.title_vector @ vector)
 
     def check(self, sentence: str, vector: np.ndarray, block: EvidenceBlock, question: str) -> dict[str, Any]:
-        """One sentence (`vector`: its `claim_text` embedded) against one evidence block: each check's verdict."""
+        """One sentence (`vector`: its `claim_text` embedded) against one evidence block: each check's
+        verdict, as `verify` reads it (bench/verification_reading.py compares readings with it)."""
+        return self._check(sentence, vector, block, question)
+
+    def _check(self, sentence: str, vector: np.ndarray, block: EvidenceBlock, question: str) -> dict[str, Any]:
         c = block.citation
         context = " ".join([c.text, c.title, c.outlet, c.date, human_date(c.date)])
         missing = missing_names(sentence, context, question) if self.check_names else []
@@ -374,10 +378,10 @@ class VerificationPolicy:
                 out.sentences.append(record)
                 kept_text.append(("\n- " if bullet else " ") + claim)
                 continue
-            results = {n: self.check(claim, vector, blocks[n], question) for n in numbers}
+            results = {n: self._check(claim, vector, blocks[n], question) for n in numbers}
             good = [n for n, r in results.items() if r["names"] and r["meaning"]]
             if not good:  # try the other blocks the model was shown: a wrong or missing citation
-                others = {n: self.check(claim, vector, b, question) for n, b in blocks.items() if n not in results}
+                others = {n: self._check(claim, vector, b, question) for n, b in blocks.items() if n not in results}
                 ranked = sorted((r["similarity"], n) for n, r in others.items() if r["names"] and r["meaning"])
                 if ranked:
                     good = [ranked[-1][1]]
