@@ -54,24 +54,20 @@ def _percentile(values: list[float], q: float) -> float:
     return ordered[lo] + (ordered[hi] - ordered[lo]) * (pos - lo)
 
 
+def _header_per_block(evidence: Any) -> str:
+    """The evidence in the prompt format before commit 65df7a5: a header and quote fences for every block."""
+    from rag.evidence import header
+
+    return "\n\n".join(f"[{b.n}] {header(b.citation)}\n\"\"\"\n{b.text}\n\"\"\"" for b in evidence.blocks)
+
+
 def _header_per_block_chain(chain: Any, llm: Any = None) -> Any:
-    """`chain` (on `llm`, default its own) writing its evidence as before commit 65df7a5: a header and
-    quote fences for every block."""
+    """`chain` (on `llm`, default its own) writing its evidence as before commit 65df7a5."""
     from rag.answering import AnswerChain
-    from rag.evidence import Evidence, header
 
-    class HeaderPerBlock(Evidence):
-        def format(self) -> str:
-            return "\n\n".join(f"[{b.n}] {header(b.citation)}\n\"\"\"\n{b.text}\n\"\"\"" for b in self.blocks)
-
-    class Before(AnswerChain):
-        def _write(self, answer: Any, question: str, evidence: Any, guidance: str, t0: float) -> Any:
-            return super()._write(answer, question, HeaderPerBlock(evidence.blocks, evidence.dropped_instructions),
-                                  guidance, t0)
-
-    before = Before(chain.retriever, llm or chain.llm, chain.settings, chain.model_name)
-    before._llm_lock = chain._llm_lock  # one generation at a time, whichever model
-    return before
+    # One generation at a time, whichever model: the chains share `chain`'s lock.
+    return AnswerChain(chain.retriever, llm or chain.llm, chain.settings, chain.model_name,
+                       format_evidence=_header_per_block, lock=chain.llm_lock)
 
 
 def _chains(assistant: Any) -> dict[str, Any]:
@@ -84,8 +80,7 @@ def _chains(assistant: Any) -> dict[str, Any]:
     # which is what the model read before sentence selection. Same prompt, model and index.
     base_settings = assistant.settings.model_copy(update={"top_k": 4, "evidence_chars": 6000})
     baseline = AnswerChain(HybridRetriever(index=assistant.store, settings=base_settings, k=4), llm, base_settings,
-                           tuned.model_name)
-    baseline._llm_lock = tuned._llm_lock  # one llama.cpp context: one generation at a time
+                           tuned.model_name, lock=tuned.llm_lock)  # one llama.cpp context: one generation at a time
     from rag.models import make_chat_model
 
     repacked = make_chat_model(assistant.settings.model_copy(update={"llm_repack": True}))
@@ -104,9 +99,9 @@ def _budget_chains(assistant: Any, budgets: list[int]) -> dict[str, Any]:
         if budget == tuned.settings.evidence_chars:
             continue
         settings = assistant.settings.model_copy(update={"evidence_chars": budget})
-        chain = AnswerChain(tuned.retriever, tuned.llm, settings, tuned.model_name)
-        chain._llm_lock = tuned._llm_lock  # one llama.cpp context: one generation at a time
-        chains[f"evidence {budget}"] = chain
+        # One llama.cpp context: one generation at a time.
+        chains[f"evidence {budget}"] = AnswerChain(tuned.retriever, tuned.llm, settings, tuned.model_name,
+                                                   lock=tuned.llm_lock)
     return chains
 
 

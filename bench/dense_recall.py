@@ -94,9 +94,9 @@ def _write_folder(folder: Path, rows: list[dict[str, Any]], present: np.ndarray)
 
 def recall_at(col: Any, queries: np.ndarray, k: int) -> tuple[float, float, float]:
     """(recall@k of HNSW against exact search, seconds per HNSW query, seconds per exact query)."""
-    from rag.index import _get_all
+    from rag.index import get_all
 
-    rows = _get_all(col, ["embeddings"])
+    rows = get_all(col, ["embeddings"])
     ids = np.array(rows["ids"])
     matrix = np.asarray(rows["embeddings"], dtype=np.float32)
     t0 = time.perf_counter()

@@ -3,21 +3,23 @@
 Usage: python -m bench.evidence_recall --corpus CORPUS --questions questions.jsonl [--every N]
        [--offset N] [--limit N] [--no-as-of] [--json]
 
-For every answerable question it runs the assistant's own chain (filters from the question and its
-`as_of`, hybrid retrieval, sentence selection) up to the prompt, with LangChain's fake chat model in
-place of the LLM, and counts whether an accepted answer (SQuAD normalisation, `contains_answer`)
-occurs in
+For every answerable question it runs the assistant's own chain up to the prompt: its public steps
+`plan` (filters from the question and its `as_of`) and `gather` (hybrid retrieval, the relevance gate,
+sentence selection), with no model call (LangChain's fake chat model stands in for the LLM), and
+counts whether an accepted answer (SQuAD normalisation, `contains_answer`) occurs in
 - `in_passages`: the retrieved passages (what retrieval can give at all), and
 - `in_evidence`: the selected sentences the model is shown (what the model can answer from).
 An answer's accuracy cannot exceed `in_evidence`; the gap between the two is the evidence selection's,
 the gap between `in_evidence` and `rag eval qa`'s accuracy is the model's. Settings come from the
-environment as usual (e.g. `RAG_TOP_K=10`, `RAG_EVIDENCE_CHARS=600`), so variants are one variable away.
+environment as usual (e.g. `RAG_TOP_K=10`, `RAG_EVIDENCE_CHARS=600`), so variants are one variable away;
+`--window` and `--whole` study the selection itself, passed to the chain as its `select` function.
 The evaluation index is the one `rag eval qa` keeps (same key), so nothing is re-embedded.
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import sys
 from typing import Any
@@ -27,6 +29,7 @@ from langchain_core.language_models.fake_chat_models import FakeListChatModel
 from rag.answering import AnswerChain
 from rag.assistant import Assistant
 from rag.evaluation import contains_answer, eval_settings, load_questions, select_rows
+from rag.evidence import EVIDENCE_WINDOW, WHOLE_PASSAGES, select_evidence
 from rag.settings import Settings
 
 from .cpuinfo import describe as cpu_summary
@@ -34,49 +37,37 @@ from .cpuinfo import describe as cpu_summary
 
 def evidence_recall(corpus: str, questions: str, *, every: int = 1, offset: int = 0, limit: int | None = None,
                     use_as_of: bool = True, window: int | None = None, whole: int | None = None) -> dict[str, Any]:
-    import rag.evidence
-
-    if window is not None:
-        rag.evidence.EVIDENCE_WINDOW = window  # the study's variable: sentences read beside each chosen one
-    if whole is not None:
-        rag.evidence.WHOLE_PASSAGES = whole  # best-ranked passages read whole
     settings = eval_settings(corpus, Settings())
     assistant = Assistant(settings, llm=FakeListChatModel(responses=["NOT FOUND"]))
     if not assistant.store.exists():
         sys.exit(f"No evaluation index in {settings.data_dir}; run `rag eval qa --corpus {corpus} ...` once first.")
-    shown: dict[str, str] = {}
-    write = AnswerChain._write
-
-    def capture(self: AnswerChain, answer: Any, question: str, evidence: Any, guidance: str, t0: float) -> Any:
-        shown["evidence"] = evidence.format()  # the evidence text exactly as the prompt carries it
-        return write(self, answer, question, evidence, guidance, t0)
-
-    AnswerChain._write = capture  # type: ignore[method-assign]
+    chain = assistant.chain
+    if window is not None or whole is not None:
+        # The study's variables: sentences read beside each chosen one, best-ranked passages read whole.
+        chain = AnswerChain(chain.retriever, chain.llm, settings, chain.model_name,
+                            select=functools.partial(select_evidence, window=window, whole=whole))
     rows = [r for r in select_rows(load_questions(questions), offset=offset, every=every, limit=limit)
             if not r.get("impossible")]
     in_passages = in_evidence = 0
     chars: list[int] = []
     missed: list[str] = []  # ids of questions whose evidence holds no accepted answer
-    try:
-        for row in rows:
-            shown.clear()
-            answer = assistant.ask(row["question"], as_of=row.get("as_of") if use_as_of else None)
-            evidence = shown.get("evidence", "")
-            chars.append(len(evidence))
-            hit = contains_answer(evidence, row["answers"])
-            in_evidence += hit
-            if not hit:
-                missed.append(str(row["id"]))
-            in_passages += contains_answer("\n".join(p.text for p in answer.passages), row["answers"])
-    finally:
-        AnswerChain._write = write  # type: ignore[method-assign]
+    for row in rows:
+        gathered = chain.gather(chain.plan(row["question"], as_of=row.get("as_of") if use_as_of else None))
+        evidence = gathered.evidence_text  # exactly as the prompt carries it ("" when the model is not asked)
+        chars.append(len(evidence))
+        hit = contains_answer(evidence, row["answers"])
+        in_evidence += hit
+        if not hit:
+            missed.append(str(row["id"]))
+        in_passages += contains_answer("\n".join(p.text for p in gathered.answer.passages), row["answers"])
     n = len(rows)
     return {"cpu": cpu_summary(), "answerable": n, "in_passages": in_passages, "in_evidence": in_evidence,
             "in_passages_share": round(in_passages / n, 3) if n else None,
             "in_evidence_share": round(in_evidence / n, 3) if n else None,
             "mean_evidence_chars": round(sum(chars) / n, 1) if n else None,
             "top_k": settings.top_k, "evidence_chars": settings.evidence_chars,
-            "window": rag.evidence.EVIDENCE_WINDOW, "whole": rag.evidence.WHOLE_PASSAGES, "missed": missed}
+            "window": EVIDENCE_WINDOW if window is None else window,
+            "whole": WHOLE_PASSAGES if whole is None else whole, "missed": missed}
 
 
 def main(argv: list[str] | None = None) -> int:

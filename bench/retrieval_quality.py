@@ -32,7 +32,7 @@ from rag.chunking import Chunk, chunk_document
 from rag.documents import SourceDocument
 from rag.embeddings import Embedder
 from rag.evaluation import load_qrels, load_queries, mrr_at_k, ndcg_at_k, rank_documents, recall_at_k
-from rag.index import _tokenize
+from rag.index import tokenize
 from rag.retrieval import rrf_fuse
 from rag.settings import Settings
 
@@ -72,14 +72,14 @@ class Run:
         self.vectors = embed_cached([c.embed_text if title_dense else c.text for c in self.chunks], settings)
         self.embed_seconds = time.perf_counter() - t0
         self.bm25 = bm25s.BM25()
-        self.bm25.index(_tokenize([c.embed_text if title_bm25 else c.text for c in self.chunks]), show_progress=False)
+        self.bm25.index(tokenize([c.embed_text if title_bm25 else c.text for c in self.chunks]), show_progress=False)
         self.embedder = Embedder(settings)
 
     def lists(self, query: str, depth: int) -> tuple[list[int], list[int]]:
         q = np.asarray(self.embedder.embed_query(query), dtype=np.float32)
         sims = self.vectors @ q
         dense = np.argsort(-sims)[:depth].tolist()
-        tokens = _tokenize([query])
+        tokens = tokenize([query])
         try:
             ids, _ = self.bm25.retrieve(tokens, k=min(depth, len(self.chunks)), show_progress=False, n_threads=1)
             bm25 = ids[0].tolist()

@@ -22,6 +22,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -64,7 +65,7 @@ def run_one(size: int, base_file: Path, n_queries: int) -> dict[str, float]:
     from rag.assistant import Assistant
     from rag.evaluation import load_queries, percentile
     from rag.chunking import Chunk
-    from rag.index import _DIRTY, passage_metadata
+    from rag.index import VectorBatch, passage_metadata
     from rag.settings import Settings
 
     data = np.load(base_file, allow_pickle=True)
@@ -73,25 +74,26 @@ def run_one(size: int, base_file: Path, n_queries: int) -> dict[str, float]:
     with tempfile.TemporaryDirectory(prefix="rag-bench-scale-") as tmp:
         assistant = Assistant(Settings(data_dir=Path(tmp)))
         store = assistant.store
+
+        def batches(batch: int = 4000) -> Iterator[VectorBatch]:
+            for start in range(0, size, batch):
+                ids, embs, docs, metas = [], [], [], []
+                for i in range(start, min(size, start + batch)):
+                    r, j = divmod(i, len(rows))
+                    doc_id, title, text = rows[j]
+                    vec = vectors[j] if r == 0 else vectors[j] + rng.normal(0, 0.02, vectors.shape[1]).astype(np.float32)
+                    ids.append(f"p{i}")
+                    embs.append(vec / np.linalg.norm(vec))
+                    docs.append(_rotate(text, r))
+                    chunk = Chunk(f"{doc_id}-r{r}", 0, 0, len(text), docs[-1], title, "bench")
+                    metas.append(passage_metadata(chunk, "bench", 1, group=chunk.doc_id))  # the index's own schema
+                yield ids, embs, docs, metas
+
         t0 = time.perf_counter()
-        col = store._collection(create=True)
-        store._set_generation(col, _DIRTY)
-        batch = 4000
-        for start in range(0, size, batch):
-            ids, embs, docs, metas = [], [], [], []
-            for i in range(start, min(size, start + batch)):
-                r, j = divmod(i, len(rows))
-                doc_id, title, text = rows[j]
-                vec = vectors[j] if r == 0 else vectors[j] + rng.normal(0, 0.02, vectors.shape[1]).astype(np.float32)
-                ids.append(f"p{i}")
-                embs.append(vec / np.linalg.norm(vec))
-                docs.append(_rotate(text, r))
-                chunk = Chunk(f"{doc_id}-r{r}", 0, 0, len(text), docs[-1], title, "bench")
-                metas.append(passage_metadata(chunk, "bench", 1, group=chunk.doc_id))  # the index's own schema
-            col.upsert(ids=ids, embeddings=embs, documents=docs, metadatas=metas)
+        col = store.write_vectors(batches())
         store_seconds = time.perf_counter() - t0
         t1 = time.perf_counter()
-        store._rebuild_bm25(col, generation=f"bench-{size}")
+        store.rebuild_bm25(col, generation=f"bench-{size}")
         bm25_seconds = time.perf_counter() - t1
         queries = list(load_queries(SCIFACT / "queries.jsonl").values())[:n_queries]
         assistant.search(queries[0], 4)  # first query loads the model and the BM25 index

@@ -1,9 +1,9 @@
 """Would the model's own yes/no check separate right answers from wrong ones? A study, not a feature.
 
 For every answer a recorded `rag eval qa` run kept (not refused), the conversation is rebuilt as the
-chain had it: the system prompt, the same evidence (selected again from the same evaluation index,
-with LangChain's fake chat model standing in so no answer is generated), the question, and the kept
-answer as the model's turn. Then one more user turn asks the bundled model whether its answer is
+chain had it: the system prompt, the same evidence (selected again from the same evaluation index
+by the chain's public steps `plan` and `gather`, which stop before the model), the question, and the
+kept answer as the model's turn. Then one more user turn asks the bundled model whether its answer is
 stated in the evidence and answers the question, and the logits of its first reply token are read:
 score = log P(yes) - log P(no) (over the "yes"/"Yes"/"no"/"No" tokens). The evidence prefix is the
 prompt the answer was written from, so in the chain this check would cost only the new turn's
@@ -29,7 +29,6 @@ from typing import Any
 import numpy as np
 from langchain_core.language_models.fake_chat_models import FakeListChatModel
 
-from rag.answering import AnswerChain
 from rag.assistant import Assistant
 from rag.evaluation import eval_settings, load_questions
 from rag.models import make_chat_model
@@ -63,39 +62,29 @@ def self_check(corpus: str, questions: str, results: str) -> dict[str, Any]:
     yes = sorted({t for w in ("yes", "Yes", " yes", " Yes") for t in llm.token_ids(w)[:1]})
     no = sorted({t for w in ("no", "No", " no", " No") for t in llm.token_ids(w)[:1]})
     rows = {r["id"]: r for r in load_questions(questions)}
-    shown: dict[str, str] = {}
-    write = AnswerChain._write
-
-    def capture(self: AnswerChain, answer: Any, question: str, evidence: Any, guidance: str, t0: float) -> Any:
-        shown.update(evidence=evidence.format(), question=question, guidance=guidance)
-        return write(self, answer, question, evidence, guidance, t0)
-
-    AnswerChain._write = capture  # type: ignore[method-assign]
+    chain = finder.chain
     scored: list[dict[str, Any]] = []
-    try:
-        for line in Path(results).read_text(encoding="utf-8").splitlines():
-            rec = json.loads(line)
-            if rec.get("refused") or rec["id"] not in rows:
-                continue
-            row = rows[rec["id"]]
-            shown.clear()
-            finder.ask(row["question"], as_of=row.get("as_of"))
-            if "evidence" not in shown:
-                continue  # a digest or summary: not this kind of answer
-            messages = [{"role": "system", "content": SYSTEM_PROMPT},
-                        {"role": "user", "content": ANSWER_TEMPLATE.format(**shown)},
-                        {"role": "assistant", "content": rec["answer"]},
-                        {"role": "user", "content": CHECK}]
-            client.create_chat_completion(messages=messages, max_tokens=1, temperature=0.0)
-            # The logits of the last prompt position (llama.cpp keeps only that row without logits_all).
-            logits = np.ctypeslib.as_array(client._ctx.get_logits(), shape=(client.n_vocab(),)).astype(np.float64)
-            score = _logsumexp([logits[t] for t in yes]) - _logsumexp([logits[t] for t in no])
-            group = "unanswerable" if rec.get("impossible") else ("right" if rec.get("correct") else "wrong")
-            scored.append({"id": rec["id"], "group": group, "score": round(float(score), 3),
-                           "answer": rec["answer"][:200]})
-            print(f"{group:12s} {score:+6.2f}  {rec['answer'][:90]!r}", file=sys.stderr, flush=True)
-    finally:
-        AnswerChain._write = write  # type: ignore[method-assign]
+    for line in Path(results).read_text(encoding="utf-8").splitlines():
+        rec = json.loads(line)
+        if rec.get("refused") or rec["id"] not in rows:
+            continue
+        row = rows[rec["id"]]
+        # The chain's own steps up to the prompt: no answer is generated.
+        gathered = chain.gather(chain.plan(row["question"], as_of=row.get("as_of")))
+        if gathered.evidence is None:
+            continue  # a digest, or refused before any evidence: not this kind of answer
+        messages = [{"role": "system", "content": SYSTEM_PROMPT},
+                    {"role": "user", "content": ANSWER_TEMPLATE.format(**gathered.prompt_inputs())},
+                    {"role": "assistant", "content": rec["answer"]},
+                    {"role": "user", "content": CHECK}]
+        client.create_chat_completion(messages=messages, max_tokens=1, temperature=0.0)
+        # The logits of the last prompt position (llama.cpp keeps only that row without logits_all).
+        logits = np.ctypeslib.as_array(client._ctx.get_logits(), shape=(client.n_vocab(),)).astype(np.float64)
+        score = _logsumexp([logits[t] for t in yes]) - _logsumexp([logits[t] for t in no])
+        group = "unanswerable" if rec.get("impossible") else ("right" if rec.get("correct") else "wrong")
+        scored.append({"id": rec["id"], "group": group, "score": round(float(score), 3),
+                       "answer": rec["answer"][:200]})
+        print(f"{group:12s} {score:+6.2f}  {rec['answer'][:90]!r}", file=sys.stderr, flush=True)
     right = [s["score"] for s in scored if s["group"] == "right"]
     rest = [s["score"] for s in scored if s["group"] != "right"]
     kept = {}

@@ -26,7 +26,7 @@ from bench.retrieval_quality import SCIFACT, load_corpus, score
 from rag.chunking import chunk_document
 from rag.embeddings import Embedder
 from rag.evaluation import load_qrels, load_queries
-from rag.index import _tokenize
+from rag.index import tokenize
 from rag.settings import Settings
 
 
@@ -63,10 +63,10 @@ def main(argv: list[str] | None = None) -> int:
                        for c in chunks])
 
     bm25 = bm25s.BM25()
-    bm25.index(_tokenize([c.embed_text for c in chunks]), show_progress=False)
+    bm25.index(tokenize([c.embed_text for c in chunks]), show_progress=False)
     bm25_lists = {}
     for q in qrels:
-        ids, _ = bm25.retrieve(_tokenize([queries[q]]), k=200, show_progress=False, n_threads=1)
+        ids, _ = bm25.retrieve(tokenize([queries[q]]), k=200, show_progress=False, n_threads=1)
         bm25_lists[q] = ids[0].tolist()
     query_vectors = {q: np.asarray(embedder.embed_query(queries[q]), dtype=np.float32) for q in qrels}
     run = SimpleNamespace(doc_of=[c.doc_id for c in chunks])

@@ -4,8 +4,8 @@ Usage: python -m bench.verification_reading --corpus CORPUS --questions question
        RESULTS.jsonl [RESULTS.jsonl ...] [--evidence-chars 900] [--json]
 
 Re-verifies, without the LLM, the sentences a `rag eval qa` results file recorded. For each question
-the chain is run up to the evidence (retrieval, time filters, evidence selection; a stand-in replaces
-the model call), so each recorded sentence is checked against exactly the blocks it was checked
+the chain's public steps `plan` and `gather` run up to the evidence (time filters, retrieval, evidence
+selection; the model is never asked), so each recorded sentence is checked against exactly the blocks it was checked
 against (the recorded per-block similarities are compared, and the figures say how many matched).
 A sentence is supported when some block passes both checks, as in `VerificationPolicy.verify` (a
 sentence that fails its citation is tried against every other block). Two readings are compared:
@@ -34,26 +34,19 @@ def capture_evidence(corpus: str, questions: str, every: int, offset: int, evide
     from langchain_core.language_models.fake_chat_models import FakeListChatModel
 
     from rag.assistant import Assistant
-    from rag.evaluation import _index_quietly, eval_settings, load_questions, select_rows
+    from rag.evaluation import eval_settings, load_questions, select_rows
     from rag.settings import Settings
 
     settings = eval_settings(corpus, Settings().model_copy(update={"evidence_chars": evidence_chars}))
     assistant = Assistant(settings, llm=FakeListChatModel(responses=["unused"]))
-    _index_quietly(assistant, Path(corpus), False)
+    # The evaluation index `rag eval qa` keeps (waiting, as it does, for another run indexing it).
+    assistant.index(Path(corpus), wait=3600)
     chain = assistant.chain
-    got: dict[str, Any] = {}
-
-    def stop_before_the_model(answer: Any, question: str, evidence: Any, guidance: str, t0: float) -> Any:
-        got["question"], got["evidence"] = question, evidence
-        return iter(())
-
-    chain._write = stop_before_the_model  # type: ignore[method-assign]
     out = {}
     for row in select_rows(load_questions(questions), offset=offset, every=every):
-        got.clear()
-        for _ in chain.stream(row["question"], as_of=row.get("as_of") or None):
-            pass
-        out[str(row["id"])] = (got.get("question"), got.get("evidence"))
+        # The chain's own steps up to the prompt (`plan`, `gather`): the model is never asked.
+        gathered = chain.gather(chain.plan(row["question"], as_of=row.get("as_of") or None))
+        out[str(row["id"])] = (gathered.question, gathered.evidence) if gathered.evidence is not None else (None, None)
     return out
 
 
@@ -110,7 +103,7 @@ def main(argv: list[str] | None = None) -> int:
         best: dict[str, list[float]] = {"right": [], "other": [], "unanswerable": []}
         for label, s, question, blocks in sentences:
             vector = embed([claim_text(s["text"], question, policy.with_question)])[0]
-            checks = {str(b.n): policy._check(s["text"], vector, b, question) for b in blocks}
+            checks = {str(b.n): policy.check(s["text"], vector, b, question) for b in blocks}
             if name == "alone":  # the recorded checks were made with this reading: are the blocks the same?
                 for n, recorded in (s.get("checks") or {}).items():
                     compared += 1

@@ -15,18 +15,23 @@ Steps (LangChain runnables: prompt | chat model | parser, and the retriever):
    is held back). Then every sentence is verified against what it cites (`rag.verification`);
    unsupported sentences are removed and noted; nothing left means the refusal with its reason, and
    the closest passages stay on the answer as `passages` (shown as "closest, not cited").
+
+`AnswerChain.stream` is made of four public steps, each callable on its own: `plan` (steps 1-4's
+routing, the rewrite and the filters: a `Plan`), `gather` (retrieval, the gate and the evidence: a
+`Gathered`, or the reason to refuse), `write` (the prompt and the model's tokens) and `verify` (step 5:
+a `Verdict`). An evaluation can record each step's output; a study of another evidence strategy passes
+its own `select` function to the chain instead of changing it.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import functools
 import re
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import replace
-from typing import Any
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 from langchain_core.language_models.chat_models import BaseChatModel
@@ -37,6 +42,7 @@ from langchain_core.prompts import ChatPromptTemplate
 from .answer import (CITATION, REFUSAL_TEXT, Answer, Citation, Event, Message, Timings, split_sentences,
                      strip_citations, validate_question)
 from .evidence import Evidence, content_stems, human_date, lead_evidence, select_evidence
+from .filters import SearchFilters
 from .injection import about_assistant, without_instructions
 from .prompts import (ABOUT_ASSISTANT, ANSWER_TEMPLATE, REFUSAL_REASONS, REWRITE_EXAMPLES, REWRITE_SYSTEM,
                       REWRITE_TEMPLATE, SENTINEL, SUMMARY_GUIDANCE, SYSTEM_PROMPT, LIST_GUIDANCE, EXPLAIN_GUIDANCE)
@@ -44,7 +50,11 @@ from .retrieval import HybridRetriever
 from .settings import Settings
 from .verification import VerificationPolicy, with_citations
 
-__all__ = ["Answer", "Citation", "Timings", "Event", "Message", "AnswerChain", "REFUSAL_TEXT", "SENTINEL",
+if TYPE_CHECKING:
+    from .timeparse import TimeQuery
+
+__all__ = ["Answer", "Citation", "Timings", "Event", "Message", "AnswerChain", "Plan", "Gathered", "Verdict",
+           "SelectEvidence", "PLAN_KINDS", "REFUSAL_TEXT", "SENTINEL",
            "validate_question", "is_refusal", "without_instructions", "summary_request", "asks_for_several",
            "asks_for_explanation", "guidance_for", "refusal_text",
            "build_filters"]
@@ -132,7 +142,7 @@ def build_filters(question: str, *, since: str | None = None, until: str | None 
     asked cannot be what it is about). With `until_asked`, a past period named by a question about an
     event runs on to `as_of` (`rag.timeparse.reports_until_asked`; setting `RAG_TIME_PHRASE_UNTIL_ASKED`).
     """
-    from .filters import SearchFilters, check_date, check_range
+    from .filters import check_date, check_range
 
     from .timeparse import reports_until_asked, resolve_time
 
@@ -172,24 +182,114 @@ def _as_date(value: Any) -> dt.date:
         raise QuestionError(f"as_of={value!r} is not a date; write it as YYYY-MM-DD.") from err
 
 
+PLAN_KINDS = ("about-assistant", "digest", "summary", "answer")
+
+
+@dataclass
+class Plan:
+    """What the chain will do with a question, decided before anything is searched (`AnswerChain.plan`).
+
+    `kind` is one of "about-assistant" (the fixed reply; nothing else is filled in), "digest" (a list of
+    the stories in a range, written without the model), "summary" (a whole-article question: the
+    article's lead sentences as evidence) or "answer" (retrieval and selected sentences).
+    """
+
+    question: str  # as asked (validated)
+    standalone: str  # the follow-up rewritten to stand alone; `question` when there is nothing to rewrite
+    kind: str  # one of PLAN_KINDS
+    filters: SearchFilters = field(default_factory=SearchFilters)  # the caller's and the question's time phrase
+    time: TimeQuery | None = None  # the time phrase the question names, resolved against `as_of`
+    # The filters without the question's own time phrase, searched when that phrase leaves nothing:
+    # in an undated collection "as of 2014" is part of the topic, not a filter. None: no fallback.
+    wider: SearchFilters | None = None
+
+
+@dataclass
+class Gathered:
+    """What the model will read for a plan, or why it will not be asked (`AnswerChain.gather`).
+
+    Exactly one of three: `refusal` (a reason of `REFUSAL_REASONS`, decided without the model),
+    `reply` (an answer written without the model: the digest, the fixed reply about the assistant, a
+    request to say which article to summarise), or neither: then `evidence` and `guidance` are what the
+    prompt carries, and `write` asks the model.
+    """
+
+    plan: Plan
+    answer: Answer  # the answer so far: kind, filters, passages (the closest on a refusal), notes, retrieval time
+    evidence: Evidence | None = None  # the selected evidence (fitted to the model's context); None: none selected
+    evidence_text: str = ""  # `evidence` exactly as the prompt carries it
+    guidance: str = ""  # what the human turn adds after the question: the shape of answer wanted
+    refusal: str | None = None
+    reply: str | None = None
+
+    @property
+    def question(self) -> str:
+        """The question the search used and the model reads: the standalone one."""
+        return self.plan.standalone
+
+    def prompt_inputs(self) -> dict[str, str]:
+        """The variables of `ANSWER_TEMPLATE` for this evidence."""
+        return {"evidence": self.evidence_text, "question": self.question, "guidance": self.guidance}
+
+
+@dataclass
+class Verdict:
+    """What verification kept of the model's text (`AnswerChain.verify`).
+
+    `refusal` is "model" (the model said NOT FOUND or the like), "unsupported" (no sentence survived its
+    checks) or None; `sentences` and `notes` record every sentence's checks either way.
+    """
+
+    text: str  # the verified answer, each sentence ending with its citations; "" on a refusal
+    refusal: str | None = None
+    sentences: list[dict[str, Any]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    citations: list[Citation] = field(default_factory=list)  # the cited passages, with their supporting spans
+    passages: list[Citation] = field(default_factory=list)  # what the model read, the cited ones with their spans
+
+
+class SelectEvidence(Protocol):
+    """An evidence strategy: the sentences of `passages` the model reads (`rag.evidence.select_evidence`)."""
+
+    def __call__(self, question: str, question_vec: np.ndarray, passages: list[Citation],
+                 embed: Callable[[list[str]], np.ndarray], *, budget_chars: int, lexical_weight: float) -> Evidence: ...
+
+
+def _evidence_format(evidence: Evidence) -> str:
+    return evidence.format()  # through the instance: an Evidence subclass's own format counts
+
+
 class AnswerChain:
-    """Streams verified, cited answers; one instance per assistant, safe to call from several threads."""
+    """Streams verified, cited answers; one instance per assistant, safe to call from several threads.
+
+    `stream` is built from four public steps, each usable on its own (by an evaluation that records
+    what each step gave, or a study that stops before the model):
+    `plan(question, ...) -> Plan`, `gather(plan) -> Gathered`, `write(gathered) -> Iterator[str]` and
+    `verify(raw, gathered) -> Verdict`. A study of another evidence strategy passes `select` (same
+    signature as `rag.evidence.select_evidence`) or `format_evidence` (how the prompt writes the
+    evidence); `lock` shares one model lock between chains on the same local model.
+    """
 
     def __init__(self, retriever: HybridRetriever, llm: BaseChatModel, settings: Settings, model_name: str,
-                 serialize: bool = True) -> None:
+                 serialize: bool = True, *, select: SelectEvidence = select_evidence,
+                 format_evidence: Callable[[Evidence], str] = _evidence_format,
+                 lock: threading.Lock | None = None) -> None:
         self.retriever = retriever
         self.index = retriever.index
         self.llm = llm
         self.settings = settings
         self.model_name = model_name
+        self.select = select
+        self.format_evidence = format_evidence
         self.prompt = ChatPromptTemplate.from_messages([("system", SYSTEM_PROMPT), ("human", ANSWER_TEMPLATE)])
         self.generate_chain = self.prompt | llm | StrOutputParser()
         rewrite = ChatPromptTemplate.from_messages(
             [("system", REWRITE_SYSTEM), *REWRITE_EXAMPLES, ("human", REWRITE_TEMPLATE)])
         self.rewrite_chain = rewrite | llm | StrOutputParser()
         self.policy = VerificationPolicy.from_settings(settings, self._embed)
-        # llama.cpp is not re-entrant: one generation at a time for a local model.
-        self._llm_lock: threading.Lock | None = threading.Lock() if serialize else None
+        # llama.cpp is not re-entrant: one generation at a time for a local model (and, with `lock`,
+        # across the chains that share it).
+        self.llm_lock: threading.Lock | None = lock if lock is not None else threading.Lock() if serialize else None
         self._prime()
 
     # ------------------------------------------------------------------ plumbing
@@ -203,10 +303,10 @@ class AnswerChain:
             prime([SystemMessage(SYSTEM_PROMPT)])
 
     def _generate(self, runnable: Any, inputs: dict[str, Any]) -> Iterator[str]:
-        if self._llm_lock is None:
+        if self.llm_lock is None:
             yield from runnable.stream(inputs)
             return
-        with self._llm_lock:
+        with self.llm_lock:
             yield from runnable.stream(inputs)
 
     def rewrite(self, question: str, history: list[Message]) -> str:
@@ -231,42 +331,119 @@ class AnswerChain:
     def stream(self, question: str, history: list[Message] | None = None, *, since: str | None = None,
                until: str | None = None, outlets: list[str] | tuple[str, ...] | None = None,
                as_of: Any = None) -> Iterator[Event]:
+        """`status` events, the answer's `token`s (a possible NOT FOUND held back), then one `answer` event."""
         t0 = time.perf_counter()
         question = validate_question(question, self.settings.max_question_chars)
-        answer = Answer(question=question, text="", refused=False, model=self.model_name)
-        if about_assistant(question):
-            answer.kind = "about-assistant"
-            yield from self._done(answer, ABOUT_ASSISTANT, t0)
-            return
-        if history:
+        if history and not about_assistant(question):
             yield Event("status", "Rewriting the follow-up question…")
+        plan = self.plan(question, history, since=since, until=until, outlets=outlets, as_of=as_of)
+        if plan.kind != "about-assistant":
+            scope = plan.filters.describe()  # "articles from 10-16 March 2025 by USA TODAY"
+            yield Event("status", f"Searching {scope}…" if scope else "Searching the articles…")
+        gathered = self.gather(plan)
+        answer = gathered.answer
+        if gathered.refusal is not None:
+            yield from self._refuse(answer, gathered.refusal, t0)
+            return
+        if gathered.reply is not None:
+            yield from self._done(answer, gathered.reply, t0)
+            return
+        yield Event("status", "Writing the answer…")
+        pieces: list[str] = []
+        held = ""  # tokens held back while they might be the start of the NOT FOUND sentinel
+        for token in self.write(gathered):
+            if answer.timings.first_token_ms is None:
+                answer.timings.first_token_ms = round((time.perf_counter() - t0) * 1000, 1)
+            pieces.append(token)
+            held += token
+            if SENTINEL.startswith(held.strip().upper()):
+                continue
+            yield Event("token", held)
+            held = ""
+        verdict = self.verify("".join(pieces), gathered)
+        answer.sentences = verdict.sentences
+        answer.notes.extend(verdict.notes)
+        if verdict.refusal is not None:
+            yield from self._refuse(answer, verdict.refusal, t0)
+            return
+        answer.citations = verdict.citations
+        answer.passages = verdict.passages
+        yield from self._done(answer, verdict.text, t0)
+
+    def plan(self, question: str, history: list[Message] | None = None, *, since: str | None = None,
+             until: str | None = None, outlets: list[str] | tuple[str, ...] | None = None,
+             as_of: Any = None) -> Plan:
+        """Route the question (about the assistant, a digest, a whole-article question, or an answer),
+        rewrite a follow-up (the one model call here, only with `history`), and resolve the filters:
+        the caller's `since`/`until`/`outlets` and the time the question names, relative to `as_of`."""
+        question = validate_question(question, self.settings.max_question_chars)
+        if about_assistant(question):
+            return Plan(question=question, standalone=question, kind="about-assistant")
         standalone = self.rewrite(question, history or [])
-        answer.rewritten_question = standalone
         filters, tq = build_filters(standalone, since=since, until=until, outlets=outlets, as_of=as_of,
                                     until_asked=self.settings.time_phrase_until_asked)
-        scope = filters.describe()  # "articles from 10-16 March 2025 by USA TODAY"
-        answer.filters = {**filters.to_dict(), "description": f"Searched {scope}"} if scope else {}
-        yield Event("status", f"Searching {scope}…" if scope else "Searching the articles…")
         if tq.digest:
-            yield from self._digest(answer, standalone, filters, tq, t0)
-        elif summary_request(standalone):
-            yield from self._summary(answer, standalone, filters, t0)
-        else:
-            # The question's own time phrase narrows the search only where articles are dated in
-            # that range: in an undated collection "as of 2014" is part of the topic, not a filter.
-            own_range = bool(tq.matched and not (since or until))
-            wider = (functools.partial(build_filters, standalone, since=since, until=until, outlets=outlets,
-                                       as_of=as_of, question_time=False) if own_range else None)
-            yield from self._answer(answer, standalone, filters, t0, wider)
+            return Plan(question, standalone, "digest", filters, tq)
+        if summary_request(standalone):
+            return Plan(question, standalone, "summary", filters, tq)
+        # The question's own time phrase narrows the search only where articles are dated in that range.
+        own_range = bool(tq.matched and not (since or until))
+        wider = (build_filters(standalone, since=since, until=until, outlets=outlets, as_of=as_of,
+                               question_time=False)[0] if own_range else None)
+        return Plan(question, standalone, "answer", filters, tq, wider)
 
-    def _answer(self, answer: Answer, question: str, filters: Any, t0: float,
-                widen: Callable[[], tuple[Any, Any]] | None = None) -> Iterator[Event]:
-        """`widen`, when given, makes the filters without the question's own time phrase (used only
-        when that phrase leaves nothing to search)."""
+    def gather(self, plan: Plan) -> Gathered:
+        """Search for `plan` and choose what the model reads (no model call): hybrid retrieval, the
+        relevance gate and sentence selection for an answer, the article's lead for a summary, the
+        whole list for a digest; or the reason to refuse without asking the model."""
+        if plan.kind not in PLAN_KINDS:
+            raise ValueError(f"Plan.kind is {plan.kind!r}; it must be one of {', '.join(PLAN_KINDS)}.")
+        answer = Answer(question=plan.question, text="", refused=False, model=self.model_name)
+        if plan.kind == "about-assistant":
+            answer.kind = "about-assistant"
+            return Gathered(plan, answer, reply=ABOUT_ASSISTANT)
+        answer.rewritten_question = plan.standalone
+        scope = plan.filters.describe()
+        answer.filters = {**plan.filters.to_dict(), "description": f"Searched {scope}"} if scope else {}
+        if plan.kind == "digest":
+            return self._digest(plan, answer)
+        if plan.kind == "summary":
+            return self._summary(plan, answer)
+        return self._answer(plan, answer)
+
+    def write(self, gathered: Gathered) -> Iterator[str]:
+        """The model's tokens as they come, for the prompt of `gathered` (which must ask the model)."""
+        if gathered.refusal is not None or gathered.reply is not None or gathered.evidence is None:
+            raise ValueError("Nothing for the model to write: this question was refused or answered without it "
+                             "(see `refusal` / `reply`).")
+        yield from self._generate(self.generate_chain, gathered.prompt_inputs())
+
+    def verify(self, raw: str, gathered: Gathered) -> Verdict:
+        """Check the model's `raw` text against the evidence it read: a NOT FOUND is the refusal; each
+        sentence is checked against what it cites (re-cited or removed when another passage or none
+        supports it, `rag.verification`); nothing left is the refusal "unsupported"."""
+        if is_refusal(raw):
+            return Verdict("", refusal="model")
+        assert gathered.evidence is not None, "verify needs the evidence the model read"
+        verified = self.policy.verify(raw, gathered.evidence, gathered.question)
+        if not verified.text:
+            return Verdict("", refusal="unsupported", sentences=verified.sentences, notes=verified.notes)
+        blocks = {b.n: b for b in gathered.evidence.blocks}
+        citations = [replace(blocks[n].citation, spans=verified.spans.get(n, [])) for n in verified.cited]
+        # What the model read, with the supporting spans on the passages that are cited: each citation
+        # is one of the passages shown.
+        cited = {c.n: c for c in citations}
+        passages = [cited.get(p.n, p) for p in gathered.answer.passages]
+        return Verdict(verified.text, sentences=verified.sentences, notes=verified.notes, citations=citations,
+                       passages=passages)
+
+    # ------------------------------------------------------------------ gathering, by kind
+    def _answer(self, plan: Plan, answer: Answer) -> Gathered:
+        question, filters = plan.standalone, plan.filters
         t_retrieval = time.perf_counter()
         passages = self._search(question, self.settings.top_k, filters)
-        if not passages and widen is not None:
-            wider = widen()[0]
+        if not passages and plan.wider is not None:
+            wider = plan.wider
             passages = self._search(question, self.settings.top_k, wider)
             scope = wider.describe()
             answer.notes.append(f"no article is dated {filters.describe().removeprefix('articles ')}; searched "
@@ -274,23 +451,22 @@ class AnswerChain:
             answer.filters = {**wider.to_dict(), "description": f"Searched {scope}"} if scope else {}
         answer.passages = passages
         if not passages:
-            yield from self._refuse(answer, "no_articles" if answer.filters else "irrelevant", t0)
-            return
+            return Gathered(plan, answer, refusal="no_articles" if answer.filters else "irrelevant")
         question_vec = self._embed([question])[0]
         best = max(p.similarity for p in passages)
         if best < self.settings.min_relevance:
             answer.notes.append(f"best passage similarity {best:.2f} is below {self.settings.min_relevance}")
             answer.timings.retrieval_ms = round((time.perf_counter() - t_retrieval) * 1000, 1)
-            yield from self._refuse(answer, "irrelevant", t0)
-            return
+            return Gathered(plan, answer, refusal="irrelevant")
         guidance = guidance_for(question)
         budget = self.settings.explain_evidence_chars if guidance == EXPLAIN_GUIDANCE else self.settings.evidence_chars
-        evidence = select_evidence(question, question_vec, passages, self._embed, budget_chars=budget,
-                                   lexical_weight=self.settings.evidence_lexical_weight)
+        evidence = self.select(question, question_vec, passages, self._embed, budget_chars=budget,
+                               lexical_weight=self.settings.evidence_lexical_weight)
         answer.timings.retrieval_ms = round((time.perf_counter() - t_retrieval) * 1000, 1)
-        yield from self._write(answer, question, evidence, guidance, t0)
+        return self._ready(plan, answer, evidence, guidance)
 
-    def _summary(self, answer: Answer, question: str, filters: Any, t0: float) -> Iterator[Event]:
+    def _summary(self, plan: Plan, answer: Answer) -> Gathered:
+        question, filters = plan.standalone, plan.filters
         answer.kind = "summary"
         t_retrieval = time.perf_counter()
         articles = self.index.articles(filters if not filters.is_empty() else None)
@@ -304,18 +480,26 @@ class AnswerChain:
         if not doc_id:
             answer.timings.retrieval_ms = round((time.perf_counter() - t_retrieval) * 1000, 1)
             if not articles:
-                yield from self._refuse(answer, "no_articles", t0)
-                return
+                return Gathered(plan, answer, refusal="no_articles")
             answer.kind = "clarify"
             text = (f"There are {len(articles)} indexed articles; say which one to summarise "
                     "(its title or topic), e.g. \"Summarize the article about ...\".")
-            yield from self._done(answer, text, t0)
-            return
+            return Gathered(plan, answer, reply=text)
         passages = self._article_passages(doc_id)
         answer.passages = passages
         evidence = lead_evidence(passages, self._embed, budget_chars=self.settings.summary_chars)
         answer.timings.retrieval_ms = round((time.perf_counter() - t_retrieval) * 1000, 1)
-        yield from self._write(answer, question, evidence, SUMMARY_GUIDANCE, t0)
+        return self._ready(plan, answer, evidence, SUMMARY_GUIDANCE)
+
+    def _ready(self, plan: Plan, answer: Answer, evidence: Evidence, guidance: str) -> Gathered:
+        """The selected evidence, fitted to the model's context, as the prompt will carry it."""
+        if evidence.dropped_instructions:
+            answer.notes.append(f"left out {evidence.dropped_instructions} sentence(s) addressed to an AI assistant")
+        if not evidence:
+            return Gathered(plan, answer, evidence=evidence, guidance=guidance, refusal="irrelevant")
+        evidence = self.fit_to_context(evidence, plan.standalone, guidance, answer)
+        answer.passages = evidence.citations
+        return Gathered(plan, answer, evidence=evidence, evidence_text=self.format_evidence(evidence), guidance=guidance)
 
     def _article_passages(self, doc_id: str) -> list[Citation]:
         from langchain_core.documents import Document
@@ -324,11 +508,13 @@ class AnswerChain:
         return [Citation.from_document(i, Document(page_content=text, metadata={**meta, "similarity": 1.0}))
                 for i, (text, meta) in enumerate(rows, start=1)]
 
-    def _digest(self, answer: Answer, question: str, filters: Any, tq: Any, t0: float) -> Iterator[Event]:
+    def _digest(self, plan: Plan, answer: Answer) -> Gathered:
         """A list of the stories in the range, newest first, one line each, cited to its opening sentence."""
+        question, filters, tq = plan.standalone, plan.filters, plan.time
         answer.kind = "digest"
         t_retrieval = time.perf_counter()
-        topic_words = content_stems(re.sub(re.escape(tq.matched), " ", question, flags=re.I) if tq.matched else question)
+        matched = tq.matched if tq is not None else ""
+        topic_words = content_stems(re.sub(re.escape(matched), " ", question, flags=re.I) if matched else question)
         topic_words -= content_stems("what happened news new latest going on stories story articles happen "
                                      "today yesterday week month since happening update updates")
         limit = self.settings.digest_max_items
@@ -362,54 +548,14 @@ class AnswerChain:
         answer.timings.retrieval_ms = round((time.perf_counter() - t_retrieval) * 1000, 1)
         if not lines:
             answer.passages = []
-            yield from self._refuse(answer, "no_articles", t0)
-            return
+            return Gathered(plan, answer, refusal="no_articles")
         answer.passages = citations
         answer.citations = citations
         answer.sentences = [{"text": strip_citations(line[2:]), "citations": [c.n], "supported": True,
                              "removed": False, "kind": "digest", "checks": {}} for line, c in zip(lines, citations)]
         scope = answer.filters.get("description", "").removeprefix("Searched ")
         intro = f"{scope[0].upper() + scope[1:] if scope else 'Stories'}, newest first:"
-        yield from self._done(answer, intro + "\n" + "\n".join(lines), t0)
-
-    def _write(self, answer: Answer, question: str, evidence: Evidence, guidance: str, t0: float) -> Iterator[Event]:
-        if evidence.dropped_instructions:
-            answer.notes.append(f"left out {evidence.dropped_instructions} sentence(s) addressed to an AI assistant")
-        if not evidence:
-            yield from self._refuse(answer, "irrelevant", t0)
-            return
-        evidence = self.fit_to_context(evidence, question, guidance, answer)
-        answer.passages = evidence.citations
-        yield Event("status", "Writing the answer…")
-        pieces: list[str] = []
-        held = ""  # tokens held back while they might be the start of the NOT FOUND sentinel
-        inputs = {"evidence": evidence.format(), "question": question, "guidance": guidance}
-        for token in self._generate(self.generate_chain, inputs):
-            if answer.timings.first_token_ms is None:
-                answer.timings.first_token_ms = round((time.perf_counter() - t0) * 1000, 1)
-            pieces.append(token)
-            held += token
-            if SENTINEL.startswith(held.strip().upper()):
-                continue
-            yield Event("token", held)
-            held = ""
-        raw = "".join(pieces)
-        if is_refusal(raw):
-            yield from self._refuse(answer, "model", t0)
-            return
-        verified = self.policy.verify(raw, evidence, question)
-        answer.sentences = verified.sentences
-        answer.notes.extend(verified.notes)
-        if not verified.text:
-            yield from self._refuse(answer, "unsupported", t0)
-            return
-        blocks = {b.n: b for b in evidence.blocks}
-        answer.citations = [replace(blocks[n].citation, spans=verified.spans.get(n, [])) for n in verified.cited]
-        # What the model read, with the supporting spans on the passages that are cited: each citation
-        # is one of the passages shown.
-        cited = {c.n: c for c in answer.citations}
-        answer.passages = [cited.get(p.n, p) for p in answer.passages]
-        yield from self._done(answer, verified.text, t0)
+        return Gathered(plan, answer, reply=intro + "\n" + "\n".join(lines))
 
     def count_tokens(self, text: str) -> int:
         """Tokens of `text` for the model: its own tokenizer when it has one (the local model), else a
@@ -429,7 +575,7 @@ class AnswerChain:
 
         def size(ev: Evidence) -> int:
             return self.count_tokens(SYSTEM_PROMPT + ANSWER_TEMPLATE.format(
-                evidence=ev.format(), question=question, guidance=guidance))
+                evidence=self.format_evidence(ev), question=question, guidance=guidance))
 
         if size(evidence) <= budget:
             return evidence
@@ -458,4 +604,3 @@ class AnswerChain:
         answer.text = text
         answer.timings.total_ms = round((time.perf_counter() - t0) * 1000, 1)
         yield Event("answer", answer.text, answer)
-

@@ -55,11 +55,14 @@ from .settings import Settings
 if TYPE_CHECKING:
     from .embeddings import Embedder
 
-__all__ = ["Index", "IndexReport", "FileReport", "ProgressCallback", "Bm25Side", "passage_metadata", "unique_passages"]
+__all__ = ["Index", "IndexReport", "FileReport", "ProgressCallback", "Bm25Side", "VectorBatch", "passage_metadata",
+           "unique_passages", "tokenize", "get_all"]
 
 log = logging.getLogger(__name__)
 
 ProgressCallback = Callable[[int, int, str], None]  # (done, total, what)
+# One batch of passages whose vectors are already computed: (ids, embeddings, texts, metadatas).
+VectorBatch = tuple[list[str], list[Any], list[str], list[dict[str, Any]]]
 _DIRTY = "dirty"
 
 
@@ -400,7 +403,7 @@ class Index:
     def stats(self) -> dict[str, Any]:
         col = self._collection()
         meta = col.metadata or {}
-        rows = _get_all(col, ["metadatas"])
+        rows = get_all(col, ["metadatas"])
         docs = {m["doc_id"] for m in rows["metadatas"]}
         return {"documents": len(docs), "chunks": len(rows["ids"]),
                 "last_indexed": meta.get("indexed_at", ""), "location": self.location,
@@ -531,7 +534,7 @@ class Index:
 
         existing: dict[str, dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
         expected: dict[tuple[str, str], int] = {}
-        stored = _get_all(col, ["metadatas"])
+        stored = get_all(col, ["metadatas"])
         for cid, meta in zip(stored["ids"], stored["metadatas"]):
             existing[meta["doc_id"]][meta["doc_hash"]].append(cid)
             expected[(meta["doc_id"], meta["doc_hash"])] = int(meta.get("n_chunks", 0))
@@ -682,7 +685,7 @@ class Index:
     # ---------------------------------------------------------------- reading passages back
     def all_passages(self, col: Any | None = None) -> tuple[list[str], list[str], list[dict[str, Any]]]:
         col = col or self._collection()
-        rows = _get_all(col, ["documents", "metadatas"])
+        rows = get_all(col, ["documents", "metadatas"])
         return rows["ids"], rows["documents"], rows["metadatas"]
 
     def passages_of(self, doc_id: str) -> list[tuple[str, dict[str, Any]]]:
@@ -708,7 +711,7 @@ class Index:
         """One dict per indexed article (matching `filters`), newest first, undated last."""
         col = col or self._collection()
         where = filters.chroma_where() if filters else None
-        metas = _get_all(col, ["metadatas"], where=where)["metadatas"]
+        metas = get_all(col, ["metadatas"], where=where)["metadatas"]
         by_doc: dict[str, dict[str, Any]] = {}
         for meta in metas:
             entry = by_doc.get(meta["doc_id"])
@@ -760,6 +763,26 @@ class Index:
         self._bm25 = (key, loaded)
         return loaded
 
+    # ---------------------------------------------------------------- bulk writing (benchmarks)
+    def write_vectors(self, batches: Iterable[VectorBatch]) -> Any:
+        """Store passages whose vectors are already computed, bypassing reading, chunking and embedding
+        (bench/scaling.py fills a million passages this way); returns the collection for `rebuild_bm25`.
+
+        The live collection (made if missing) is marked dirty before the first write, as `update` does,
+        so a search meanwhile rebuilds BM25 from what is there. Nothing checks the rows: build each
+        metadata with `passage_metadata`, and take no lock: not for a folder `rag index` also writes.
+        """
+        col = self._collection(create=True)
+        self._set_generation(col, _DIRTY)
+        for ids, embeddings, texts, metas in batches:
+            col.upsert(ids=ids, embeddings=embeddings, documents=texts, metadatas=metas)
+        return col
+
+    def rebuild_bm25(self, col: Any, generation: str) -> None:
+        """BM25 over everything `col` holds, saved and tagged `generation`, which marks the collection
+        clean again (the end of `write_vectors`)."""
+        self._rebuild_bm25(col, generation)
+
     def _rebuild_bm25(self, col: Any, generation: str,
                       rows: tuple[list[str], list[str], list[dict[str, Any]]] | None = None) -> list[dict[str, Any]]:
         """BM25 over the collection's passages: `rows` when the caller knows them all, else read back."""
@@ -771,9 +794,9 @@ class Index:
         return metas
 
 
-def _get_all(col: Any, include: list[str], page: int = 5000, where: dict[str, Any] | None = None) -> dict[str, list[Any]]:
-    """`col.get()` of the whole collection, a page at a time: one unpaged get of ~100,000 rows fails
-    inside Chroma's SQLite with "too many SQL variables"."""
+def get_all(col: Any, include: list[str], page: int = 5000, where: dict[str, Any] | None = None) -> dict[str, list[Any]]:
+    """`col.get()` of the whole collection (`include`: Chroma's fields, e.g. ["embeddings"]), a page at a
+    time: one unpaged get of ~100,000 rows fails inside Chroma's SQLite with "too many SQL variables"."""
     out: dict[str, list[Any]] = {"ids": [], **{key: [] for key in include}}
     offset = 0
     while True:
@@ -785,12 +808,17 @@ def _get_all(col: Any, include: list[str], page: int = 5000, where: dict[str, An
         offset += page
 
 
+_get_all = get_all  # the former name, still imported by tests/test_embedding_workers.py
+
+
 def _bm25_text(text: str, meta: dict[str, Any]) -> str:
     title = meta.get("title") or ""
     return f"{title}\n{text}" if title else text
 
 
-def _tokenize(texts: Iterable[str]) -> Any:
+def tokenize(texts: Iterable[str]) -> Any:
+    """The BM25 side's tokens of `texts` (English stop-words out, Snowball-stemmed): queries and
+    passages must be tokenized alike, so retrieval and the benchmarks use this one function."""
     import bm25s
     import Stemmer
 
@@ -802,7 +830,7 @@ def _build_bm25(ids: list[str], metas: list[dict[str, Any]], *, texts: list[str]
 
     retriever = bm25s.BM25()
     if ids:
-        retriever.index(_tokenize(_bm25_text(t, m) for t, m in zip(texts, metas)), show_progress=False)
+        retriever.index(tokenize(_bm25_text(t, m) for t, m in zip(texts, metas)), show_progress=False)
     keys = [{key: m.get(key) for key in _BM25_KEYS} for m in metas]
     return Bm25Side(retriever, list(ids), keys)
 

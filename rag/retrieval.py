@@ -41,7 +41,7 @@ from langchain_core.retrievers import BaseRetriever
 from pydantic import ConfigDict
 
 from .filters import SearchFilters, indexed_outlets, outlet_key
-from .index import Index, _tokenize
+from .index import Index, tokenize
 from .settings import Settings
 
 __all__ = ["HybridRetriever", "rrf_fuse", "cap_per_story", "prefix_with_capped", "distinct_stories", "newer_first", "also_reported_by"]
@@ -190,7 +190,7 @@ class HybridRetriever(BaseRetriever):
         side = self.index.bm25(col)
         if not side.ids:
             return []
-        tokens = _tokenize([query])
+        tokens = tokenize([query])
         if not tokens.ids or not tokens.ids[0]:
             return []  # only stop-words: BM25 has nothing to say
         mask = None

@@ -338,6 +338,11 @@ class VerificationPolicy:
             block.title_vector = np.asarray(self.embed([title]), dtype=np.float32)[0]
         return float(block.title_vector @ vector)
 
+    def check(self, sentence: str, vector: np.ndarray, block: EvidenceBlock, question: str) -> dict[str, Any]:
+        """One sentence (`vector`: its `claim_text` embedded) against one evidence block: each check's
+        verdict, as `verify` reads it (bench/verification_reading.py compares readings with it)."""
+        return self._check(sentence, vector, block, question)
+
     def _check(self, sentence: str, vector: np.ndarray, block: EvidenceBlock, question: str) -> dict[str, Any]:
         c = block.citation
         context = " ".join([c.text, c.title, c.outlet, c.date, human_date(c.date)])

@@ -271,3 +271,78 @@ def test_explanations_and_questions_of_several_parts_get_a_longer_answer(questio
 
     assert asks_for_explanation(question) is expected
     assert (guidance_for(question) == EXPLAIN_GUIDANCE) is expected
+
+
+# ---------------------------------------------------------------------- the chain's public steps
+def test_plan_routes_each_kind_of_question(seed_index_dir: Path) -> None:
+    chain = _assistant(seed_index_dir).chain  # no reply scripted: planning without history asks no model
+    assert chain.plan("What is your task?").kind == "about-assistant"
+    assert chain.plan("What happened this week?", as_of="2025-03-18").kind == "digest"
+    assert chain.plan("Summarize the article.").kind == "summary"
+    plan = chain.plan("What did Umerov request?", outlets=["CNN"])
+    assert plan.kind == "answer" and plan.standalone == plan.question and plan.filters.outlets == ("CNN",)
+    assert plan.wider is None  # no time phrase of its own to drop
+    dated = chain.plan("From when in 2024 did Ukraine say it was interested in receiving foreign instructors?")
+    assert dated.filters.since == "2024-01-01" and dated.wider is not None and dated.wider.since is None
+
+
+def test_gather_gives_exactly_the_evidence_text_the_model_is_given(seed_index_dir: Path) -> None:
+    from rag.prompts import ANSWER_TEMPLATE
+
+    llm = _RecordingFake(messages=iter([AIMessage("Umerov asked France for ammunition [1].")]), seen=[])
+    assistant = Assistant(Settings(data_dir=seed_index_dir), llm=llm)
+    chain = assistant.chain
+    gathered = chain.gather(chain.plan("What did Umerov request?"))
+    assert gathered.refusal is None and gathered.reply is None and gathered.evidence
+    assert gathered.evidence_text == gathered.evidence.format() and "Umerov" in gathered.evidence_text
+    assert gathered.answer.passages == gathered.evidence.citations
+    answer = assistant.ask("What did Umerov request?")
+    assert llm.seen[-1][-1] == ANSWER_TEMPLATE.format(**gathered.prompt_inputs())
+    assert answer.passages and [p.n for p in answer.passages] == [p.n for p in gathered.answer.passages]
+
+
+def test_gather_decides_a_refusal_without_the_model_and_write_will_not_ask_it(seed_index_dir: Path) -> None:
+    chain = _assistant(seed_index_dir).chain
+    gathered = chain.gather(chain.plan("zxqv plork blarg?"))
+    assert gathered.refusal == "irrelevant" and gathered.evidence is None and gathered.answer.passages
+    with pytest.raises(ValueError, match="refused or answered without it"):
+        list(chain.write(gathered))
+    assert chain.gather(chain.plan("What is your task?")).reply == ABOUT_ASSISTANT
+
+
+def test_verify_keeps_supported_sentences_and_names_each_refusal(seed_index_dir: Path) -> None:
+    chain = _assistant(seed_index_dir).chain
+    gathered = chain.gather(chain.plan("What did Umerov request?"))
+    assert chain.verify("NOT FOUND", gathered).refusal == "model"
+    unsupported = chain.verify("France has 68 million inhabitants [1].", gathered)
+    assert unsupported.refusal == "unsupported" and unsupported.sentences and unsupported.notes
+    kept = chain.verify("Umerov asked France for ammunition, artillery, air defense and armored vehicles [1].",
+                        gathered)
+    assert kept.refusal is None and kept.text.endswith("].") and kept.citations and kept.citations[0].spans
+    assert {c.n for c in kept.citations} <= {p.n for p in kept.passages}
+
+
+def test_a_study_passes_its_own_evidence_strategy_and_format_to_the_chain(seed_index_dir: Path) -> None:
+    from rag.answering import AnswerChain
+    from rag.evidence import Evidence, select_evidence
+
+    calls: list[int] = []
+
+    def whole_passages(question, question_vec, passages, embed, *, budget_chars, lexical_weight):  # type: ignore[no-untyped-def]
+        calls.append(budget_chars)
+        return select_evidence(question, question_vec, passages[:2], embed, budget_chars=6000,
+                               lexical_weight=lexical_weight, whole=2)
+
+    def fenced(evidence: Evidence) -> str:
+        return "\n".join(f"<<{b.n}>> {b.text}" for b in evidence.blocks)
+
+    llm = _RecordingFake(messages=iter([AIMessage("Umerov asked France for ammunition [1].")]), seen=[])
+    base = Assistant(Settings(data_dir=seed_index_dir), llm=llm).chain
+    study = AnswerChain(base.retriever, llm, base.settings, base.model_name, select=whole_passages,
+                        format_evidence=fenced, lock=base.llm_lock)
+    assert study.llm_lock is base.llm_lock  # one generation at a time across both chains
+    gathered = study.gather(study.plan("What did Umerov request?"))
+    assert calls == [base.settings.evidence_chars] and len(gathered.evidence.blocks) == 2
+    assert gathered.evidence_text == fenced(gathered.evidence)
+    list(study.stream("What did Umerov request?"))
+    assert "<<1>> " in llm.seen[-1][-1] and gathered.evidence.blocks[0].text in llm.seen[-1][-1]
