@@ -240,9 +240,13 @@ def test_ctrl_c_during_rag_index_exits_quietly_and_loses_nothing(corpora: dict[s
     data_dir = tmp_path / "data"
     shutil.copytree(old_index, data_dir)
     # Embedding worker processes on (they are what printed tracebacks), passages being written.
-    run = IndexRun(data_dir, corpora["new"], env={"RAG_EMBEDDING_PROCESS_MIN": "1"})
+    # Small batches: many writes, so the run is still going when Ctrl-C arrives, however fast the machine.
+    run = IndexRun(data_dir, corpora["new"], env={"RAG_EMBEDDING_PROCESS_MIN": "1", "RAG_INDEX_BATCH_SIZE": "2"})
     assert run.wait_for(BATCH), run.err[-500:]
+    # Stopped first, so the interrupt lands mid-run: delivered the moment the group continues.
+    os.killpg(run.proc.pid, signal.SIGSTOP)
     os.killpg(run.proc.pid, signal.SIGINT)  # what Ctrl-C in a terminal does: the whole foreground group
+    os.killpg(run.proc.pid, signal.SIGCONT)
     code, _, err = run.finish()
     assert code == 130, err[-1000:]
     assert "Traceback" not in err and "KeyboardInterrupt" not in err, err[-2000:]
@@ -269,22 +273,26 @@ def test_questions_during_a_rebuild_in_another_process_never_fail(corpora: dict[
     gone = json.loads((corpora["old"] / "gone.jsonl").read_text().splitlines()[0])  # only in the old index
     note = "centrifuge recalibrated room 4"  # only in the new one (note.md)
     retriever.search(note)  # the model loaded before the rebuild starts
-    answers: list[set[str]] = []
+    answers: list[tuple[str, set[str]]] = []  # (query, doc ids found), one per search
     errors: list[BaseException] = []
     run = IndexRun(data_dir, corpora["new"], "--rebuild", "--quiet")
     while run.proc.poll() is None:
-        try:
-            answers.append({d.metadata["doc_id"] for query in (gone["title"], note)
-                            for d in retriever.search(query, k=3)})
-        except Exception as err:  # noqa: BLE001 - the test reports it
-            errors.append(err)
+        for query in (gone["title"], note):
+            try:
+                answers.append((query, {d.metadata["doc_id"] for d in retriever.search(query, k=3)}))
+            except Exception as err:  # noqa: BLE001 - the test reports it
+                errors.append(err)
     code, _, err = run.finish()
     assert code == 0, err
     assert not errors, errors[:3]
-    assert len(answers) >= 5
+    assert len(answers) >= 10
     old_doc, new_doc = f"gone.jsonl#{gone['_id']}", "note.md"
-    # Each search saw one whole index, the old one or the new one: never none, never a mix.
-    assert all((old_doc in ids) != (new_doc in ids) for ids in answers)
-    assert old_doc in answers[0]
+    # Each search saw one whole index, the old one or the new one, never none; once a search has seen the new
+    # index no later search sees the old one (two searches may straddle the switch, one search never does).
+    assert all(ids for _, ids in answers)
+    seen = ["old" if (old_doc in ids if query == gone["title"] else new_doc not in ids) else "new"
+            for query, ids in answers]
+    assert seen == sorted(seen, key=("old", "new").index), seen
+    assert seen[0] == "old"
     final = {d.metadata["doc_id"] for query in (note, gone["title"]) for d in retriever.search(query, k=3)}
     assert new_doc in final and old_doc not in final
