@@ -345,7 +345,7 @@ class VerificationPolicy:
 
     def _check(self, sentence: str, vector: np.ndarray, block: EvidenceBlock, question: str) -> dict[str, Any]:
         c = block.citation
-        context = " ".join([c.text, c.title, c.outlet, c.date, human_date(c.date)])
+        context = _context(block)
         missing = missing_names(sentence, context, question) if self.check_names else []
         similarity, which = self.support_similarity(vector, block)
         if not_evidence(sentence, [block.sentence(i) for i in which], c.text):
