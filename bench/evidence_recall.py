@@ -12,7 +12,7 @@ counts whether an accepted answer (SQuAD normalisation, `contains_answer`) occur
 An answer's accuracy cannot exceed `in_evidence`; the gap between the two is the evidence selection's,
 the gap between `in_evidence` and `rag eval qa`'s accuracy is the model's. Settings come from the
 environment as usual (e.g. `RAG_TOP_K=10`, `RAG_EVIDENCE_CHARS=600`), so variants are one variable away;
-`--window` and `--whole` study the selection itself, passed to the chain as its `select` function.
+`--window` studies the selection itself, passed to the chain as its `select` function.
 The evaluation index is the one `rag eval qa` keeps (same key), so nothing is re-embedded.
 """
 
@@ -29,23 +29,23 @@ from langchain_core.language_models.fake_chat_models import FakeListChatModel
 from rag.answering import AnswerChain
 from rag.assistant import Assistant
 from rag.evaluation import contains_answer, eval_settings, load_questions, select_rows
-from rag.evidence import EVIDENCE_WINDOW, WHOLE_PASSAGES, select_evidence
+from rag.evidence import EVIDENCE_WINDOW, select_evidence
 from rag.settings import Settings
 
 from .cpuinfo import describe as cpu_summary
 
 
 def evidence_recall(corpus: str, questions: str, *, every: int = 1, offset: int = 0, limit: int | None = None,
-                    use_as_of: bool = True, window: int | None = None, whole: int | None = None) -> dict[str, Any]:
+                    use_as_of: bool = True, window: int | None = None) -> dict[str, Any]:
     settings = eval_settings(corpus, Settings())
     assistant = Assistant(settings, llm=FakeListChatModel(responses=["NOT FOUND"]))
     if not assistant.store.exists():
         sys.exit(f"No evaluation index in {settings.data_dir}; run `rag eval qa --corpus {corpus} ...` once first.")
     chain = assistant.chain
-    if window is not None or whole is not None:
-        # The study's variables: sentences read beside each chosen one, best-ranked passages read whole.
+    if window is not None:
+        # The study's variable: sentences read beside each chosen one.
         chain = AnswerChain(chain.retriever, chain.llm, settings, chain.model_name,
-                            select=functools.partial(select_evidence, window=window, whole=whole))
+                            select=functools.partial(select_evidence, window=window))
     rows = [r for r in select_rows(load_questions(questions), offset=offset, every=every, limit=limit)
             if not r.get("impossible")]
     in_passages = in_evidence = 0
@@ -67,7 +67,7 @@ def evidence_recall(corpus: str, questions: str, *, every: int = 1, offset: int 
             "mean_evidence_chars": round(sum(chars) / n, 1) if n else None,
             "top_k": settings.top_k, "evidence_chars": settings.evidence_chars,
             "window": EVIDENCE_WINDOW if window is None else window,
-            "whole": WHOLE_PASSAGES if whole is None else whole, "missed": missed}
+            "missed": missed}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -79,11 +79,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--limit", type=int, default=None)
     p.add_argument("--no-as-of", action="store_true")
     p.add_argument("--window", type=int, default=None, help="sentences read on each side of a chosen one")
-    p.add_argument("--whole", type=int, default=None, help="best-ranked passages read whole")
     p.add_argument("--json", action="store_true")
     args = p.parse_args(argv)
     result = evidence_recall(args.corpus, args.questions, every=args.every, offset=args.offset, limit=args.limit,
-                             use_as_of=not args.no_as_of, window=args.window, whole=args.whole)
+                             use_as_of=not args.no_as_of, window=args.window)
     if args.json:
         print(json.dumps(result))
     else:

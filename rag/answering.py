@@ -55,7 +55,7 @@ if TYPE_CHECKING:
 
 __all__ = ["Answer", "Citation", "Timings", "Event", "Message", "AnswerChain", "Plan", "Gathered", "Verdict",
            "SelectEvidence", "PLAN_KINDS", "REFUSAL_TEXT", "SENTINEL",
-           "validate_question", "is_refusal", "without_instructions", "summary_request", "asks_for_several",
+           "validate_question", "is_refusal", "names_the_article", "without_instructions", "summary_request", "asks_for_several",
            "asks_for_explanation", "guidance_for", "refusal_text",
            "build_filters"]
 
@@ -119,6 +119,22 @@ def summary_request(question: str) -> bool:
     return bool(_SUMMARY.search(question))
 
 
+# At least this share of the words naming an article must be in it ("the article about the theft of crown
+# jewels from the Louvre" is not the Le Pen article that shares "Paris" and "2025").
+TOPIC_COVERAGE = 0.5
+
+
+def names_the_article(topic: str, article_text: str) -> bool:
+    """The article holds at least TOPIC_COVERAGE of the content words the question names it by.
+
+    Reason: a summary of the closest article is a confident wrong answer when the named one is not indexed
+    (dev longform: "Summarize the article about the October 2025 theft ... Louvre" summarised the Le Pen
+    conviction); half the words is a rule, not a fit: every dev summary topic is covered far above it.
+    """
+    wanted = content_stems(topic)
+    return not wanted or len(wanted & content_stems(article_text)) >= TOPIC_COVERAGE * len(wanted)
+
+
 def is_refusal(text: str) -> bool:
     """The model's text is a refusal: the sentinel, nothing, or a short "not in the passages" without citations."""
     stripped = text.strip().strip("*_\"'`").upper()
@@ -134,17 +150,16 @@ def refusal_text(reason: str) -> str:
 
 def build_filters(question: str, *, since: str | None = None, until: str | None = None,
                   outlets: list[str] | tuple[str, ...] | None = None, as_of: Any = None,
-                  question_time: bool = True, until_asked: bool = False) -> tuple[Any, Any]:
+                  question_time: bool = True) -> tuple[Any, Any]:
     """(SearchFilters, TimeQuery): the caller's filters plus the time the question names.
 
     The caller's dates win over the question's; `as_of` (default today) is what "this week" is
     relative to, and an explicit `as_of` also ends the range (articles from after the question was
-    asked cannot be what it is about). With `until_asked`, a past period named by a question about an
-    event runs on to `as_of` (`rag.timeparse.reports_until_asked`; setting `RAG_TIME_PHRASE_UNTIL_ASKED`).
+    asked cannot be what it is about).
     """
     from .filters import check_date, check_range
 
-    from .timeparse import reports_until_asked, resolve_time
+    from .timeparse import resolve_time
 
     day = _as_date(as_of) if as_of is not None else dt.date.today()
     tq = resolve_time(question, day) if question_time else resolve_time("", day)
@@ -152,8 +167,6 @@ def build_filters(question: str, *, since: str | None = None, until: str | None 
         # "the Golden Globes in 2026", asked in 2025: a time in the future names when the event is
         # to happen, not when the articles about it were published; it is not a search range.
         tq = replace(tq, since=None, until=None, digest=False)
-    if until_asked:
-        tq = reports_until_asked(tq, day)
     since, until = check_date("since", since), check_date("until", until)  # compared as YYYY-MM-DD below
     start = since or tq.since
     end = until or tq.until
@@ -380,8 +393,7 @@ class AnswerChain:
         if about_assistant(question):
             return Plan(question=question, standalone=question, kind="about-assistant")
         standalone = self.rewrite(question, history or [])
-        filters, tq = build_filters(standalone, since=since, until=until, outlets=outlets, as_of=as_of,
-                                    until_asked=self.settings.time_phrase_until_asked)
+        filters, tq = build_filters(standalone, since=since, until=until, outlets=outlets, as_of=as_of)
         if tq.digest:
             return Plan(question, standalone, "digest", filters, tq)
         if summary_request(standalone):
@@ -476,7 +488,16 @@ class AnswerChain:
             doc_id = articles[0]["doc_id"]
         elif topic and content_stems(topic):
             found = self._search(question, self.settings.top_k, filters)
-            doc_id = found[0].doc_id if found and max(p.similarity for p in found) >= self.settings.min_relevance else ""
+            close = [p for p in found if p.similarity >= self.settings.min_relevance]
+            for candidate in dict.fromkeys(p.doc_id for p in close):
+                passages = self._article_passages(candidate)
+                text = " ".join([passages[0].title if passages else "", *(p.text for p in passages)])
+                if names_the_article(topic, text):
+                    doc_id = candidate
+                    break
+            else:  # the question names an article, and none of the closest is it: it is not indexed
+                answer.timings.retrieval_ms = round((time.perf_counter() - t_retrieval) * 1000, 1)
+                return Gathered(plan, answer, refusal="irrelevant" if articles else "no_articles")
         if not doc_id:
             answer.timings.retrieval_ms = round((time.perf_counter() - t_retrieval) * 1000, 1)
             if not articles:

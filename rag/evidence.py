@@ -167,15 +167,10 @@ def _sentences(passages: list[Citation], embed: Any) -> tuple[list[list[tuple[in
 # word with the question: the attribution before a quote ("According to Reuters, ..."), the date sentence
 # of an event, the second half of a quote. Measured with bench/evidence_recall.py (docs/BENCHMARKS.md).
 EVIDENCE_WINDOW = 1
-# The best-ranked passages read whole before sentences are picked from the rest. Reason (issue 21): the
-# retrieval rank already says which passage is about the question; inside it, the sentence that answers
-# need not resemble the question ("Scottie Scheffler is the favourite" for "which golfer favoured").
-WHOLE_PASSAGES = 0
 
 
 def select_evidence(question: str, question_vec: np.ndarray, passages: list[Citation], embed: Any, *,
-                    budget_chars: int, lexical_weight: float, window: int | None = None,
-                    whole: int | None = None) -> Evidence:
+                    budget_chars: int, lexical_weight: float, window: int | None = None) -> Evidence:
     """The most relevant sentences of `passages`, each with `window` neighbours on either side, within
     `budget_chars` (default `EVIDENCE_WINDOW`), grouped per passage.
 
@@ -183,7 +178,6 @@ def select_evidence(question: str, question_vec: np.ndarray, passages: list[Cita
     sentence alone (with the one before it when it opens with a back-reference, `needs_previous`).
     """
     window = EVIDENCE_WINDOW if window is None else window
-    whole = WHOLE_PASSAGES if whole is None else whole
     spans_of, vectors_of, dropped = _sentences(passages, embed)
     q_stems = content_stems(question)
     candidates = []
@@ -198,11 +192,6 @@ def select_evidence(question: str, question_vec: np.ndarray, passages: list[Cita
     def cost(pi: int, picks: set[int]) -> int:
         return sum(spans_of[pi][i][1] - spans_of[pi][i][0] + 1 for i in picks)
 
-    for pi in range(min(whole, len(passages))):
-        picks = set(range(len(spans_of[pi])))
-        if picks and used + cost(pi, picks) <= budget_chars:
-            chosen[pi] = picks
-            used += cost(pi, picks)
     for _, pi, si in candidates:
         core = {si}
         if si > 0 and needs_previous(passages[pi].text[slice(*spans_of[pi][si])]):

@@ -103,10 +103,6 @@ class Settings(BaseSettings):
     min_support_similarity: float = Field(0.6, ge=0, le=1, description="A sentence of the answer is kept only if its cosine to a sentence (or two adjacent ones) of a cited passage reaches this.")
     verify_names: bool = Field(True, description="Remove answer sentences whose names, numbers or dates are not in a cited passage.")
     verify_with_question: bool = Field(True, description="The meaning check reads each answer sentence after the question it answers (\"Where was the speech? The speech took place in the Oval Office.\"); off: only fragments of under 6 words are.")
-    # News reports an event on the day and for weeks after it: "the jail escape in May", asked in October, is in
-    # October's articles too (rag.timeparse.reports_until_asked). Off: on the news thirds it showed the right
-    # article more often (check third 0.90 -> 0.98) but the 1.5B model turned no more of them into right answers.
-    time_phrase_until_asked: bool = Field(False, description="A past time phrase in a question about an event (\"in May\", \"on Thursday\") searches from the start of its period up to the day the question is asked; off: only articles published within the period.")
     digest_max_items: int = Field(8, ge=1, le=50, description="Stories listed for \"What happened this week?\"-style questions.")
 
     # --- the language model ---

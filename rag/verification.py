@@ -37,7 +37,7 @@ from .answer import cited_numbers, split_sentences, strip_citations
 from .evidence import Evidence, EvidenceBlock, human_date
 from .injection import not_evidence
 
-__all__ = ["VerificationPolicy", "Verified", "with_citations", "claim_text", "missing_names", "names_in", "normalise",
+__all__ = ["VerificationPolicy", "loops", "Verified", "with_citations", "claim_text", "missing_names", "names_in", "normalise",
            "is_absence", "number_words", "without_apposition", "premise_spelling", "stated_fragment", "undotted", "unhyphenated", "ordinal", "magnitude", "joined_units", "initialisms_in"]
 
 _MONTHS = {"jan": "january", "feb": "february", "mar": "march", "apr": "april", "jun": "june", "jul": "july",
@@ -283,6 +283,21 @@ def stated_fragment(sentence: str, passage_text: str) -> bool:
 _WORD_RUN = re.compile(r"[^\W_]+")
 
 
+# The same word this many times in a row is the model looping, not a claim.
+LOOP_REPEATS = 4
+_LOOP = re.compile(rf"\b([^\W\d_]+)(?:\W+\1\b){{{LOOP_REPEATS - 1},}}", re.I)
+
+
+def loops(sentence: str) -> bool:
+    """The sentence repeats one word LOOP_REPEATS times in a row ("reacted with jubilant jubilant jubilant ...").
+
+    Reason: greedy decoding of the small model can fall into a loop (1 of 35 dev long-form answers); such a
+    sentence passes the names check (its one name is in the passage) yet says nothing, so it is removed.
+    News prose never repeats a word four times running.
+    """
+    return bool(_LOOP.search(sentence))
+
+
 def is_absence(sentence: str) -> bool:
     """True for a sentence that says what the articles do not state."""
     return bool(_ABSENCE.search(sentence))
@@ -403,6 +418,11 @@ class VerificationPolicy:
                 record.update(kind="absence", supported=True)
                 out.sentences.append(record)
                 kept_text.append(("\n- " if bullet else " ") + claim)
+                continue
+            if loops(claim):
+                record.update(kind="claim", removed=True)
+                out.notes.append(f"removed a sentence that repeats itself: {claim[:80]!r}")
+                out.sentences.append(record)
                 continue
             results = {n: self._check(claim, vector, blocks[n], question) for n in numbers}
             good = [n for n, r in results.items() if r["names"] and r["meaning"]]

@@ -152,28 +152,6 @@ def test_dated_questions_search_only_their_range(tmp_path: Path) -> None:
     assert not answer.refused and answer.citations[0].outlet == "CNN" and answer.citations[0].date == "2025-02-20"
 
 
-def test_with_until_asked_a_dated_question_also_reads_later_reports_but_never_earlier_ones(tmp_path: Path) -> None:
-    corpus = tmp_path / "corpus-dated"
-    corpus.mkdir()
-    _dated_corpus(corpus)
-    (corpus / "toronto-inquiry.md").write_text(
-        "---\ntitle: \"Toronto crash inquiry\"\ndate: 2025-03-12\nsource: \"AP\"\n---\n\nInvestigators said the Delta "
-        "jet that overturned in Toronto in February landed hard on its right wing.\n", encoding="utf-8")
-    (corpus / "older-crash.md").write_text(
-        "---\ntitle: \"Delta jet crash\"\ndate: 2025-01-10\nsource: \"AP\"\n---\n\nA Delta jet overturned while "
-        "landing in a snowstorm in Toronto in a training exercise.\n", encoding="utf-8")
-    llm = GenericFakeChatModel(messages=iter([AIMessage("It landed hard on its right wing [1].")] * 2))
-    assistant = Assistant(Settings(data_dir=tmp_path / "idx", time_phrase_until_asked=True), llm=llm)
-    assistant.index(corpus)
-    answer = assistant.ask("Why did a Delta jet overturn in February?", as_of="2025-03-18")
-    assert (answer.filters["since"], answer.filters["until"]) == ("2025-02-01", "2025-03-18")
-    dates = {p.date for p in answer.passages}
-    assert "2025-03-12" in dates, "the March report on the February crash is searched"
-    assert "2025-01-10" not in dates, "an article from before the period cannot be about it"
-    digest = assistant.ask("What happened in February?", as_of="2025-03-18")
-    assert (digest.filters["since"], digest.filters["until"]) == ("2025-02-01", "2025-02-28")
-
-
 @pytest.mark.parametrize("question,expected", [
     ("Which two states sold winning Powerball tickets?", True), ("List the weapons Umerov asked for.", True),
     ("What are the countries that signed?", True), ("Which social media app surged in popularity?", False),
@@ -328,17 +306,17 @@ def test_a_study_passes_its_own_evidence_strategy_and_format_to_the_chain(seed_i
 
     calls: list[int] = []
 
-    def whole_passages(question, question_vec, passages, embed, *, budget_chars, lexical_weight):  # type: ignore[no-untyped-def]
+    def two_passages_wide(question, question_vec, passages, embed, *, budget_chars, lexical_weight):  # type: ignore[no-untyped-def]
         calls.append(budget_chars)
         return select_evidence(question, question_vec, passages[:2], embed, budget_chars=6000,
-                               lexical_weight=lexical_weight, whole=2)
+                               lexical_weight=lexical_weight, window=20)
 
     def fenced(evidence: Evidence) -> str:
         return "\n".join(f"<<{b.n}>> {b.text}" for b in evidence.blocks)
 
     llm = _RecordingFake(messages=iter([AIMessage("Umerov asked France for ammunition [1].")]), seen=[])
     base = Assistant(Settings(data_dir=seed_index_dir), llm=llm).chain
-    study = AnswerChain(base.retriever, llm, base.settings, base.model_name, select=whole_passages,
+    study = AnswerChain(base.retriever, llm, base.settings, base.model_name, select=two_passages_wide,
                         format_evidence=fenced, lock=base.llm_lock)
     assert study.llm_lock is base.llm_lock  # one generation at a time across both chains
     gathered = study.gather(study.plan("What did Umerov request?"))
@@ -346,3 +324,17 @@ def test_a_study_passes_its_own_evidence_strategy_and_format_to_the_chain(seed_i
     assert gathered.evidence_text == fenced(gathered.evidence)
     list(study.stream("What did Umerov request?"))
     assert "<<1>> " in llm.seen[-1][-1] and gathered.evidence.blocks[0].text in llm.seen[-1][-1]
+
+
+def test_a_summary_of_an_article_that_is_not_indexed_is_refused(tmp_path: Path) -> None:
+    corpus = tmp_path / "corpus-dated"
+    corpus.mkdir()
+    _dated_corpus(corpus)
+    llm = GenericFakeChatModel(messages=iter(["A Delta jet overturned while landing in Toronto [1]."]))
+    assistant = Assistant(Settings(data_dir=tmp_path / "idx"), llm=llm)
+    assistant.index(corpus)
+    missing = assistant.ask("Summarize the article about the theft of crown jewels from the Louvre museum.")
+    assert missing.refused and not missing.citations, missing.text  # and the model was not asked: its one reply is left
+    named = assistant.ask("Summarize the article about the Delta jet that flipped in Toronto.")
+    assert named.kind == "summary" and not named.refused, named.notes
+    assert named.citations[0].title == "Delta jet flips in Toronto"

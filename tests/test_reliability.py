@@ -234,19 +234,30 @@ def test_index_refuses_while_another_holds_the_lock(tmp_path: Path) -> None:
             Assistant(settings).index(tmp_path / "a.txt")
 
 
+@pytest.fixture(scope="module")
+def long_run_corpus(corpora: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """`new` plus 1,000 more abstracts: thousands of passages in batches of 2, so a run interrupted after its
+    first batches is seconds from its end, not milliseconds (the 80-abstract corpus finished before the
+    signal in 1 of 4 fresh-clone runs)."""
+    root = tmp_path_factory.mktemp("long-run") / "corpus"
+    shutil.copytree(corpora["new"], root)
+    rows = [json.loads(line) for line in SCIFACT.read_text().splitlines()[100:1100]]
+    _write_jsonl(root / "bulk.jsonl", rows)
+    return root
+
+
 @pytest.mark.slow
-@pytest.mark.skip(reason="timing-dependent: in 1 of 4 fresh-clone runs the run finished before the interrupt "
-                         "(exit 0); passes when the signal lands mid-run. To be made deterministic (issue 23, item 7).")
 def test_ctrl_c_during_rag_index_exits_quietly_and_loses_nothing(corpora: dict[str, Path], old_index: Path,
-                                                                clean_build: dict[str, tuple], tmp_path: Path) -> None:
+                                                                long_run_corpus: Path, tmp_path: Path) -> None:
     data_dir = tmp_path / "data"
     shutil.copytree(old_index, data_dir)
     # Embedding worker processes on (they are what printed tracebacks), passages being written.
-    # Small batches: many writes, so the run is still going when Ctrl-C arrives, however fast the machine.
-    run = IndexRun(data_dir, corpora["new"], env={"RAG_EMBEDDING_PROCESS_MIN": "1", "RAG_INDEX_BATCH_SIZE": "2"})
+    run = IndexRun(data_dir, long_run_corpus, env={"RAG_EMBEDDING_PROCESS_MIN": "1", "RAG_INDEX_BATCH_SIZE": "2"})
     assert run.wait_for(BATCH), run.err[-500:]
     # Stopped first, so the interrupt lands mid-run: delivered the moment the group continues.
     os.killpg(run.proc.pid, signal.SIGSTOP)
+    time.sleep(0.5)  # let the reader catch up with what was printed before the stop
+    assert run.proc.poll() is None and run.done < run.total, "the run ended before the interrupt: a bigger corpus"
     os.killpg(run.proc.pid, signal.SIGINT)  # what Ctrl-C in a terminal does: the whole foreground group
     os.killpg(run.proc.pid, signal.SIGCONT)
     code, _, err = run.finish()
@@ -254,12 +265,22 @@ def test_ctrl_c_during_rag_index_exits_quietly_and_loses_nothing(corpora: dict[s
     assert "Traceback" not in err and "KeyboardInterrupt" not in err, err[-2000:]
     assert err.strip().splitlines()[-1].startswith("interrupted; the index keeps what it held")
 
-    # Meanwhile the old index answers; running again ends exactly like a clean build.
+    # Meanwhile the index still holds every document of the old one that the new corpus keeps, and answers.
+    meanwhile = Assistant(Settings(data_dir=data_dir))
+    kept = _doc_ids(corpora["old"] / "part1.jsonl") | _doc_ids(corpora["old"] / "part2.jsonl")
+    assert kept <= {p[0] for p in _passages(meanwhile).values()}
     first = json.loads((corpora["new"] / "part1.jsonl").read_text().splitlines()[0])
-    assert Assistant(Settings(data_dir=data_dir)).search(first["title"], k=3)
-    code, _, err = IndexRun(data_dir, corpora["new"], "--quiet").finish()
+    assert meanwhile.search(first["title"], k=3)
+
+    # Running again completes the index: every document of the corpus, each passage once, the gone file gone.
+    code, _, err = IndexRun(data_dir, long_run_corpus, "--quiet").finish()
     assert code == 0, err
-    assert _passages(Assistant(Settings(data_dir=data_dir))) == clean_build
+    resumed = _passages(Assistant(Settings(data_dir=data_dir)))
+    expected = {"note.md"} | {d for f in long_run_corpus.glob("*.jsonl") for d in _doc_ids(f)}
+    assert {p[0] for p in resumed.values()} == expected
+    assert not any(p[5].startswith("Earlier draft.") for p in resumed.values())  # updated, not kept twice
+    keys = Counter((doc_id, index) for doc_id, _, index, *_ in resumed.values())
+    assert max(keys.values()) == 1
 
 
 @pytest.mark.slow

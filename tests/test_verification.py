@@ -13,7 +13,7 @@ from rag.answer import Citation, split_sentences, validate_question
 from rag.embeddings import Embedder
 from rag.evidence import select_evidence
 from rag.settings import Settings
-from rag.verification import VerificationPolicy, is_absence, missing_names, names_in, with_citations
+from rag.verification import VerificationPolicy, is_absence, loops, missing_names, names_in, with_citations
 
 
 @pytest.fixture(scope="module")
@@ -352,3 +352,23 @@ def test_an_unsupported_name_inside_the_sentence_still_removes_it(embed) -> None
     verified = _verify_one(embed, "Where were the hard drives stolen?", "Georgia police said the drives were stolen [1].",
                            passages)
     assert not verified.text
+
+
+def test_a_sentence_that_loops_on_one_word_is_removed(embed) -> None:
+    evidence = _evidence(embed, "What did Umerov request?")
+    n = next(b.n for b in evidence.blocks if b.citation.doc_id == "d2")
+    looping = "Umerov requested " + "ammunition " * 12
+    verified = VerificationPolicy(embed, min_support_similarity=0.5).verify(
+        f"Umerov requested more ammunition and air defence systems [{n}]. {looping.strip()} [{n}].", evidence)
+    assert verified.text == f"Umerov requested more ammunition and air defence systems [{n}]."
+    assert [s["removed"] for s in verified.sentences] == [False, True]
+    assert any("repeats itself" in note for note in verified.notes)
+
+
+@pytest.mark.parametrize("sentence, looping", [
+    ("Fans reacted with jubilant jubilant jubilant jubilant cheers.", True),
+    ("He had had enough; the Bora Bora resort and New New York stayed open.", False),  # doubled words are prose
+    ("It fell 10 10 10 10 points.", False),  # digits are not words: a table's row, not a loop
+])
+def test_a_loop_is_one_word_four_times_running(sentence: str, looping: bool) -> None:
+    assert loops(sentence) is looping
