@@ -18,7 +18,7 @@ so that both see the same background load:
 The models are warm (loaded and asked once before timing), as in a running server; the system prompt
 is the same for every question, so llama.cpp reuses its KV-cache prefix between answers of one
 chain. It also times the start-up check of the GGUF file: a full sha256 against the verified-stamp
-shortcut (`rag/models.py`), and prints the CPU's flags.
+shortcut (`rag/llm/models.py`), and prints the CPU's flags.
 
 It measures and prints; it asserts nothing and is not a test (the CPU is shared, so numbers are
 noisy: the load average is printed with them). Usage:
@@ -56,14 +56,14 @@ def _percentile(values: list[float], q: float) -> float:
 
 def _header_per_block(evidence: Any) -> str:
     """The evidence in the prompt format before commit 65df7a5: a header and quote fences for every block."""
-    from rag.evidence import header
+    from rag.answer.evidence import header
 
     return "\n\n".join(f"[{b.n}] {header(b.citation)}\n\"\"\"\n{b.text}\n\"\"\"" for b in evidence.blocks)
 
 
 def _header_per_block_chain(chain: Any, llm: Any = None) -> Any:
     """`chain` (on `llm`, default its own) writing its evidence as before commit 65df7a5."""
-    from rag.answering import AnswerChain
+    from rag.answer.chain import AnswerChain
 
     # One generation at a time, whichever model: the chains share `chain`'s lock.
     return AnswerChain(chain.retriever, llm or chain.llm, chain.settings, chain.model_name,
@@ -71,8 +71,8 @@ def _header_per_block_chain(chain: Any, llm: Any = None) -> Any:
 
 
 def _chains(assistant: Any) -> dict[str, Any]:
-    from rag.answering import AnswerChain
-    from rag.retrieval import HybridRetriever
+    from rag.answer.chain import AnswerChain
+    from rag.search.retrieval import HybridRetriever
 
     tuned = assistant.chain
     llm = tuned.llm
@@ -81,7 +81,7 @@ def _chains(assistant: Any) -> dict[str, Any]:
     base_settings = assistant.settings.model_copy(update={"top_k": 4, "evidence_chars": 6000})
     baseline = AnswerChain(HybridRetriever(index=assistant.store, settings=base_settings, k=4), llm, base_settings,
                            tuned.model_name, lock=tuned.llm_lock)  # one llama.cpp context: one generation at a time
-    from rag.models import make_chat_model
+    from rag.llm.models import make_chat_model
 
     repacked = make_chat_model(assistant.settings.model_copy(update={"llm_repack": True}))
     return {"whole passages": baseline,
@@ -91,7 +91,7 @@ def _chains(assistant: Any) -> dict[str, Any]:
 
 def _budget_chains(assistant: Any, budgets: list[int]) -> dict[str, Any]:
     """The default chain and chains that differ only in `evidence_chars` (the curve of issue 21)."""
-    from rag.answering import AnswerChain
+    from rag.answer.chain import AnswerChain
 
     tuned = assistant.chain
     chains = {f"evidence {tuned.settings.evidence_chars} (default)": tuned}
@@ -133,7 +133,7 @@ def _summary(rows: list[dict[str, Any]]) -> dict[str, float | None]:
 
 
 def _checksum_times(settings: Any) -> dict[str, float]:
-    from rag.models import BUNDLED_MODELS, ensure_gguf, sha256_file
+    from rag.llm.models import BUNDLED_MODELS, ensure_gguf, sha256_file
 
     spec = BUNDLED_MODELS.get(settings.llm_model)
     if spec is None:

@@ -159,7 +159,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", type=Path)
     args = parser.parse_args(argv)
 
-    from rag.embeddings import Embedder
+    from rag.embed.embeddings import Embedder
     from rag.settings import Settings
 
     rows = [json.loads(line) for line in (SCIFACT / "corpus.jsonl").read_text().splitlines()[:args.docs]]

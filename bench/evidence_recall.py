@@ -26,10 +26,10 @@ from typing import Any
 
 from langchain_core.language_models.fake_chat_models import FakeListChatModel
 
-from rag.answering import AnswerChain
+from rag.answer.chain import AnswerChain
+from rag.answer.evidence import EVIDENCE_WINDOW, select_evidence
 from rag.assistant import Assistant
-from rag.evaluation import contains_answer, eval_settings, load_questions, select_rows
-from rag.evidence import EVIDENCE_WINDOW, select_evidence
+from rag.eval.evaluation import contains_answer, eval_settings, load_questions, select_rows
 from rag.settings import Settings
 
 from .cpuinfo import describe as cpu_summary

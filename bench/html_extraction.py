@@ -3,7 +3,7 @@
 Usage: python -m bench.html_extraction [--data ../shared/eval/html-extraction] [--json OUT]
 
 Each of the benchmark's 181 real article pages (`html/<id>.html.gz`) is written to a temporary
-`.html` file and read with `rag.documents.load_file`, exactly as `rag index` reads a saved page.
+`.html` file and read with `rag.ingest.documents.load_file`, exactly as `rag index` reads a saved page.
 The document text is the prediction (`{"<id>": {"articleBody": ...}}`, the benchmark's format),
 scored by the benchmark's own `evaluate.py` (precision, recall and F1 over 4-word shingles, mean over
 pages, bootstrap spreads). Also printed: the share of pages given a publication date, and the share
@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from rag.documents import load_file
+from rag.ingest.documents import load_file
 
 DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "eval" / "html-extraction"
 

@@ -26,7 +26,7 @@ import time
 from pathlib import Path
 
 from bench.cpuinfo import describe
-from rag.embeddings import bundled_model_path
+from rag.embed.embeddings import bundled_model_path
 
 ROOT = Path(__file__).resolve().parent.parent
 SCIFACT = ROOT.parent / "shared" / "eval" / "scifact"
@@ -90,7 +90,7 @@ def extract(ref: str, folder: Path) -> Path:
 
 def ndcg_of_index(data_dir: Path, backend: str, queries: Path, qrels: Path) -> float:
     from rag.assistant import Assistant
-    from rag.evaluation import corpus_id, load_qrels, load_queries, ndcg_at_k, rank_documents
+    from rag.eval.evaluation import corpus_id, load_qrels, load_queries, ndcg_at_k, rank_documents
     from rag.settings import Settings
 
     assistant = Assistant(Settings(data_dir=data_dir, embedding_backend=backend))
@@ -110,7 +110,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--before", default=None, help="also time `rag index` (onnx-int8) at this git commit")
     args = parser.parse_args(argv)
 
-    from rag.onnx_export import export_int8
+    from rag.embed.onnx_export import export_int8
     from rag.settings import Settings
 
     cpu_before = describe()

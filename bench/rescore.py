@@ -3,7 +3,7 @@
 Usage: python -m bench.rescore --questions ../shared/eval/news/questions.jsonl FILE.jsonl [FILE.jsonl ...]
 
 The development questions gained accepted-answer aliases and lost rows whose gold the articles do not state
-(issue 21). A saved answer is judged again with `rag.evaluation.contains_answer` over the rows still in the
+(issue 21). A saved answer is judged again with `rag.eval.evaluation.contains_answer` over the rows still in the
 file, so an experiment and its baseline, run on the same day, are compared on today's scoring without
 running the model again. Prints accuracy, refusal accuracy and the share of answered questions that are right.
 """
@@ -15,7 +15,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from rag.evaluation import contains_answer, load_questions
+from rag.eval.evaluation import contains_answer, load_questions
 
 
 def rescore(path: Path, rows: dict[str, dict[str, Any]]) -> dict[str, Any]:

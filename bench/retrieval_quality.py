@@ -2,7 +2,7 @@
 
 Usage: python -m bench.retrieval_quality [--docs N] [--configs 600:1,600:0] [--json OUT]
 
-For each chunking configuration the corpus is chunked with `rag.chunking`, embedded once with the
+For each chunking configuration the corpus is chunked with `rag.ingest.chunking`, embedded once with the
 configured backend (vectors cached under bench/results/cache/ by content), BM25-indexed with the
 project's tokenizer, and then every fusion variant is scored from the same two ranked lists per
 query: exact dense search (brute-force dot product; what Chroma's HNSW approximates) and bm25s.
@@ -28,12 +28,12 @@ from typing import Any
 
 import numpy as np
 
-from rag.chunking import Chunk, chunk_document
-from rag.documents import SourceDocument
-from rag.embeddings import Embedder
-from rag.evaluation import load_qrels, load_queries, mrr_at_k, ndcg_at_k, rank_documents, recall_at_k
+from rag.embed.embeddings import Embedder
+from rag.eval.evaluation import load_qrels, load_queries, mrr_at_k, ndcg_at_k, rank_documents, recall_at_k
 from rag.index import tokenize
-from rag.retrieval import rrf_fuse
+from rag.ingest.chunking import Chunk, chunk_document
+from rag.ingest.documents import SourceDocument
+from rag.search.retrieval import rrf_fuse
 from rag.settings import Settings
 
 SCIFACT = Path(__file__).resolve().parent.parent.parent / "shared" / "eval" / "scifact"

@@ -34,8 +34,8 @@ SCIFACT = ROOT.parent / "shared" / "eval" / "scifact"
 def _base_passages(base: int) -> tuple[list[tuple[str, str, str]], np.ndarray, float]:
     """(doc_id, title, text) of the first `base` SciFact passages, their vectors, embedding seconds."""
     from bench.retrieval_quality import load_corpus
-    from rag.chunking import chunk_document
-    from rag.embeddings import Embedder
+    from rag.embed.embeddings import Embedder
+    from rag.ingest.chunking import chunk_document
     from rag.settings import Settings
 
     settings = Settings()
@@ -49,7 +49,7 @@ def _base_passages(base: int) -> tuple[list[tuple[str, str, str]], np.ndarray, f
 
 
 def _rotate(text: str, r: int) -> str:
-    from rag.chunking import sentence_spans
+    from rag.ingest.chunking import sentence_spans
 
     sentences = [text[s:e] for s, e in sentence_spans(text)]
     if len(sentences) < 2:
@@ -63,9 +63,9 @@ def run_one(size: int, base_file: Path, n_queries: int) -> dict[str, float]:
     import psutil
 
     from rag.assistant import Assistant
-    from rag.evaluation import load_queries, percentile
-    from rag.chunking import Chunk
+    from rag.eval.evaluation import load_queries, percentile
     from rag.index import VectorBatch, passage_metadata
+    from rag.ingest.chunking import Chunk
     from rag.settings import Settings
 
     data = np.load(base_file, allow_pickle=True)

@@ -29,10 +29,10 @@ from typing import Any
 import numpy as np
 from langchain_core.language_models.fake_chat_models import FakeListChatModel
 
+from rag.answer.prompts import ANSWER_TEMPLATE, SYSTEM_PROMPT
 from rag.assistant import Assistant
-from rag.evaluation import eval_settings, load_questions
-from rag.models import make_chat_model
-from rag.prompts import ANSWER_TEMPLATE, SYSTEM_PROMPT
+from rag.eval.evaluation import eval_settings, load_questions
+from rag.llm.models import make_chat_model
 from rag.settings import Settings
 
 from .cpuinfo import describe as cpu_summary

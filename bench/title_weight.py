@@ -23,10 +23,10 @@ import numpy as np
 
 from bench.cpuinfo import describe
 from bench.retrieval_quality import SCIFACT, load_corpus, score
-from rag.chunking import chunk_document
-from rag.embeddings import Embedder
-from rag.evaluation import load_qrels, load_queries
+from rag.embed.embeddings import Embedder
+from rag.eval.evaluation import load_qrels, load_queries
 from rag.index import tokenize
+from rag.ingest.chunking import chunk_document
 from rag.settings import Settings
 
 

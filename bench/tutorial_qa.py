@@ -9,12 +9,12 @@ The baseline the answers issue compares against, on the project's own two models
 - a `langchain_chroma.Chroma` store embedded with the bundled MiniLM through the project's `Embedder`,
   top 4 by similarity (`as_retriever(search_kwargs={"k": 4})`);
 - the tutorial prompt (`rlm/rag-prompt`, below) with the four passages joined by blank lines, one user
-  message, to the bundled LLM (`rag.models.make_chat_model(Settings())`, same settings as the assistant).
+  message, to the bundled LLM (`rag.llm.models.make_chat_model(Settings())`, same settings as the assistant).
 It has no conversation, no dates and no citations: `history` and `as_of` are not used, and citation
 accuracy is not scored (`evidence_shown` says whether the four passages held the answer). A tutorial
 answer counts as refused when it says it does not know, which is what its prompt asks it to say.
 
-Scores come from `rag.evaluation` (`score_question`, `summarise_qa`), so the figures sit beside
+Scores come from `rag.eval.evaluation` (`score_question`, `summarise_qa`), so the figures sit beside
 `rag eval qa`'s. The Chroma store is kept between runs (in `eval_index_dir`, keyed like the evaluation
 index, or `--index-dir`); only the questions cost time on a re-run.
 """
@@ -30,7 +30,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from rag.evaluation import (
+from rag.eval.evaluation import (
     QuestionResult,
     print_table,
     eval_index_key,
@@ -71,8 +71,8 @@ def build_store(corpus: Path, folder: Path, settings: Settings, progress: bool) 
     from langchain_text_splitters import RecursiveCharacterTextSplitter
     from tqdm import tqdm
 
-    from rag.documents import load_corpus
-    from rag.embeddings import Embedder
+    from rag.embed.embeddings import Embedder
+    from rag.ingest.documents import load_corpus
 
     def open_store() -> Any:
         return Chroma(collection_name="tutorial", embedding_function=Embedder(settings),
@@ -108,7 +108,7 @@ def answer_one(store: Any, llm: Any, question: str) -> Any:
     """Retrieve 4 passages, ask the tutorial prompt, return an `Answer` the evaluation can score."""
     from langchain_core.messages import HumanMessage
 
-    from rag.answering import Answer, Citation, Timings
+    from rag.answer.chain import Answer, Citation, Timings
 
     t0 = time.perf_counter()
     docs = store.as_retriever(search_kwargs={"k": TOP_K}).invoke(question)
@@ -140,7 +140,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from tqdm import tqdm
 
-    from rag.models import make_chat_model
+    from rag.llm.models import make_chat_model
 
     settings = Settings()
     rows = select_rows(load_questions(args.questions), offset=args.offset, every=args.every, limit=args.limit)

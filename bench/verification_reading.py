@@ -34,7 +34,7 @@ def capture_evidence(corpus: str, questions: str, every: int, offset: int, evide
     from langchain_core.language_models.fake_chat_models import FakeListChatModel
 
     from rag.assistant import Assistant
-    from rag.evaluation import eval_settings, load_questions, select_rows
+    from rag.eval.evaluation import eval_settings, load_questions, select_rows
     from rag.settings import Settings
 
     settings = eval_settings(corpus, Settings().model_copy(update={"evidence_chars": evidence_chars}))
@@ -58,10 +58,10 @@ def auc(pos: list[float], neg: list[float]) -> float | None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from rag.embeddings import Embedder
-    from rag.evaluation import contains_answer
+    from rag.answer.verification import VerificationPolicy, claim_text
+    from rag.embed.embeddings import Embedder
+    from rag.eval.evaluation import contains_answer
     from rag.settings import Settings
-    from rag.verification import VerificationPolicy, claim_text
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("results", nargs="+", help="`rag eval qa` per-question files of the same question rows")

@@ -20,19 +20,19 @@ from . import errors as _errors
 from .errors import *  # noqa: F403 - the error tree is part of the public API
 
 if TYPE_CHECKING:
-    from .answer import REFUSAL_TEXT, Answer, Citation, Event, Timings
     from .assistant import Assistant
     from .index import FileReport, IndexReport
     from .settings import Settings
+    from .types import REFUSAL_TEXT, Answer, Citation, Event, Timings
 
 # public name -> the module (inside `rag`) that defines it
 _LAZY: dict[str, str] = {
     "Assistant": "assistant",
-    "Answer": "answer",
-    "Citation": "answer",
-    "Event": "answer",
-    "Timings": "answer",
-    "REFUSAL_TEXT": "answer",
+    "Answer": "types",
+    "Citation": "types",
+    "Event": "types",
+    "Timings": "types",
+    "REFUSAL_TEXT": "types",
     "IndexReport": "index",
     "FileReport": "index",
     "Settings": "settings",

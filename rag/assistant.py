@@ -14,14 +14,14 @@ from typing import Any
 
 from langchain_core.language_models.chat_models import BaseChatModel
 
-from .answer import Answer, Citation, Event, Message, validate_question
-from .answering import AnswerChain
-from .embeddings import Embedder
-from .errors import IndexMissingError
-from .index import Index, IndexReport, ProgressCallback
-from .models import make_chat_model, model_label, start_local_model
-from .retrieval import HybridRetriever
-from .settings import Settings
+from rag.answer.chain import AnswerChain
+from rag.embed.embeddings import Embedder
+from rag.errors import IndexMissingError
+from rag.index import Index, IndexReport, ProgressCallback
+from rag.llm.models import make_chat_model, model_label, start_local_model
+from rag.search.retrieval import HybridRetriever
+from rag.settings import Settings
+from rag.types import Answer, Citation, Event, Message, validate_question
 
 __all__ = ["Assistant"]
 
@@ -32,7 +32,7 @@ class Assistant:
     def __init__(self, settings: Settings | None = None, *, llm: BaseChatModel | None = None,
                  loading: Future[Any] | None = None) -> None:
         """`llm`: a chat model to use instead of the configured one; `loading`: the configured local
-        model already loading (`rag.models.start_local_model`), as `rag ask` starts it before its imports."""
+        model already loading (`rag.llm.models.start_local_model`), as `rag ask` starts it before its imports."""
         self.settings = settings or Settings()
         self.embedder = Embedder(self.settings)
         self.store = Index(self.settings, self.embedder)
@@ -134,10 +134,10 @@ class Assistant:
             wait: float = 0) -> Any:
         """Fetch pages or feeds into `folder` (default: the corpus folder), then re-index it incrementally.
 
-        Returns an `AddReport` (rag.fetching): one line per URL and per article of a feed, and the
+        Returns an `AddReport` (rag.ingest.fetching): one line per URL and per article of a feed, and the
         `IndexReport` of the re-index as `.index` (None when nothing was saved).
         """
-        from .fetching import fetch_urls
+        from rag.ingest.fetching import fetch_urls
 
         folder = Path(folder) if folder is not None else self.settings.corpus_dir
         report = fetch_urls(urls, folder, settings=self.settings, allow_private=allow_private, progress=progress)

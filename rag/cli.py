@@ -16,12 +16,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .errors import RagError
-from .evaluation import add_eval_parser
-from .terminal import TerminalStream, one_line, safe_json, safe_text, visible
+from rag.errors import RagError
+from rag.eval.evaluation import add_eval_parser
+from rag.terminal import TerminalStream, one_line, safe_json, safe_text, visible
 
 if TYPE_CHECKING:
-    from .settings import Settings
+    from rag.settings import Settings
 
 __all__ = ["main"]
 
@@ -49,7 +49,7 @@ def _progress_bar() -> tuple[Callable[[int, int, str], None], Callable[[], None]
 
 def _settings() -> Settings:
     """The settings of this run (imported here: `rag --help` never loads pydantic)."""
-    from .settings import Settings
+    from rag.settings import Settings
 
     return Settings()
 
@@ -57,7 +57,7 @@ def _settings() -> Settings:
 def cmd_index(args: argparse.Namespace) -> int:
     # The index alone (what `Assistant.index` calls): the assistant would import the answer chain and
     # LangChain's chat models (0.5 s) for a command that never asks the LLM anything.
-    from .index import Index
+    from rag.index import Index
 
     update, close = _progress_bar()
     try:
@@ -83,11 +83,11 @@ def cmd_ask(args: argparse.Namespace) -> int:
     settings = _settings()
     loading = None
     if settings.llm_background_load:
-        # The model loads (in C, without the GIL) while the imports below run (rag/llamacpp_load.py).
-        from .models import start_local_model
+        # The model loads (in C, without the GIL) while the imports below run (rag/llm/llamacpp_load.py).
+        from rag.llm.models import start_local_model
 
         loading = start_local_model(settings)
-    from .assistant import Assistant
+    from rag.assistant import Assistant
 
     assistant = Assistant(settings, loading=loading)
     history = json.loads(Path(args.history).read_text()) if args.history else None
@@ -138,7 +138,7 @@ def cmd_ask(args: argparse.Namespace) -> int:
 def cmd_add(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from .assistant import Assistant
+    from rag.assistant import Assistant
 
     settings = _settings()
     assistant = Assistant(settings)
@@ -240,8 +240,8 @@ def _main(argv: list[str] | None) -> tuple[int, argparse.Namespace]:
 
 
 def _say(message: str) -> None:
-    """To stderr, after any model load in progress: a load hides stdout/stderr (rag/llamacpp_load.py)."""
-    from .llamacpp_load import output_visible
+    """To stderr, after any model load in progress: a load hides stdout/stderr (rag/llm/llamacpp_load.py)."""
+    from rag.llm.llamacpp_load import output_visible
 
     with output_visible():
         print(message, file=sys.stderr, flush=True)

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
-from .errors import QuestionError
+from rag.errors import QuestionError
 
 __all__ = ["SearchFilters", "date_int", "outlet_key", "indexed_outlets", "check_date", "check_range", "MAX_FILTER_OUTLETS"]
 

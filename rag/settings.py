@@ -46,7 +46,7 @@ class Settings(BaseSettings):
     hnsw_construction_ef: int = Field(200, ge=10, description="HNSW candidates explored when inserting (`ef_construction`; fixed at creation).")
     hnsw_m: int = Field(32, ge=4, description="HNSW links per node (`max_neighbors`, M; fixed at creation).")
     # Syndicated copies and light rewrites of one wire story share about 0.6-0.9 of their word
-    # 3-shingles; different stories on one topic share under 0.1 (rag/dedup.py, tests/test_dedup.py).
+    # 3-shingles; different stories on one topic share under 0.1 (rag/index/dedup.py, tests/test_dedup.py).
     near_duplicate_threshold: float = Field(0.5, ge=0, le=1, description="Articles whose word-shingle Jaccard similarity (MinHash) is at least this are one story; 0 turns grouping off.")
 
     # --- embeddings ---
@@ -55,7 +55,7 @@ class Settings(BaseSettings):
         "onnx-int8", description="int8 ONNX Runtime (exported locally on first use; see docs/BENCHMARKS.md), or PyTorch fp32.")
     embedding_batch_size: int = Field(64, ge=1, description="Passages embedded per model call (`torch` backend; `onnx-int8` embeds one text per call, so a text's vector never depends on its batch-mates).")
     # Chroma's upsert holds the GIL, so embedding threads cannot overlap it; worker processes can.
-    # Starting them costs ~0.6 s of CPU each, hidden only behind ~1,000 passages of writes (rag/embedding_workers.py).
+    # Starting them costs ~0.6 s of CPU each, hidden only behind ~1,000 passages of writes (rag/embed/embedding_workers.py).
     embedding_process_min: int = Field(1000, ge=0, description="`rag index` embeds a write of at least this many passages in worker processes (onnx-int8) while Chroma stores the previous batches; 0 never does.")
     # Each article's title is embedded once and blended into its passages' vectors instead of being
     # embedded again with every passage. 0.4: the one weight within 0.005 hybrid nDCG@10 of "title\ntext"
@@ -95,7 +95,7 @@ class Settings(BaseSettings):
     recent_relevance_ratio: float = Field(0.6, gt=0, le=1, description="With prefer_recent: passages whose fused score is at least this share of the best are put newest first.")
     min_relevance: float = Field(0.15, description="Refuse without asking the LLM when the best dense cosine similarity is below this.")
 
-    # --- answers: evidence and verification (rag/evidence.py, rag/verification.py) ---
+    # --- answers: evidence and verification (rag/answer/evidence.py, rag/answer/verification.py) ---
     evidence_chars: int = Field(900, ge=100, le=6000, description="Characters of selected sentences the model reads per question (a 1.5B model answers better, and sooner, from less).")
     explain_evidence_chars: int = Field(1800, ge=100, le=8000, description="Characters of evidence read for \"why\"/\"how\"/multi-part questions, which are answered in three to five sentences.")
     evidence_lexical_weight: float = Field(0.3, ge=0, description="Weight of the share of question words in a sentence's relevance, beside its cosine.")

@@ -15,8 +15,8 @@ from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
 from langchain_core.messages import AIMessage
 
 from rag import REFUSAL_TEXT, Assistant, Settings
-from rag.answering import summary_request
-from rag.prompts import ABOUT_ASSISTANT
+from rag.answer.chain import summary_request
+from rag.answer.prompts import ABOUT_ASSISTANT
 
 
 def _assistant(seed_index_dir: Path, *replies: str) -> Assistant:
@@ -126,7 +126,7 @@ def test_what_happened_this_week_lists_the_weeks_stories_newest_first(tmp_path: 
 
 
 def test_a_year_after_as_of_names_the_event_not_the_search_range() -> None:
-    from rag.answering import build_filters
+    from rag.answer.chain import build_filters
 
     filters, _ = build_filters("Which category will the Golden Globes add in 2026?", as_of="2025-05-08")
     assert filters.since is None and filters.until == "2025-05-08"
@@ -157,7 +157,7 @@ def test_dated_questions_search_only_their_range(tmp_path: Path) -> None:
     ("What are the countries that signed?", True), ("Which social media app surged in popularity?", False),
     ("What did Umerov request?", False), ("Who signed the documents?", False)])
 def test_questions_asking_for_several_things_are_recognised(question: str, expected: bool) -> None:
-    from rag.answering import asks_for_several
+    from rag.answer.chain import asks_for_several
 
     assert asks_for_several(question) is expected
 
@@ -178,7 +178,7 @@ def test_this_week_finds_the_weeks_article_over_an_older_one_on_the_same_topic(t
 
 
 def test_the_prompt_is_cut_to_fit_the_models_context(seed_index_dir: Path) -> None:
-    from rag.prompts import ANSWER_TEMPLATE, SYSTEM_PROMPT
+    from rag.answer.prompts import ANSWER_TEMPLATE, SYSTEM_PROMPT
 
     llm = GenericFakeChatModel(messages=iter([AIMessage("Umerov urged France to deliver more weapons [1].")]))
     assistant = Assistant(Settings(data_dir=seed_index_dir, llm_context=1024, llm_max_tokens=64,
@@ -245,7 +245,7 @@ def test_a_time_phrase_the_search_had_to_drop_stays_in_the_models_question(seed_
     ("Who was arrested, what is he charged with, and how do investigators think the fire started?", True),
 ])
 def test_explanations_and_questions_of_several_parts_get_a_longer_answer(question: str, expected: bool) -> None:
-    from rag.answering import EXPLAIN_GUIDANCE, asks_for_explanation, guidance_for
+    from rag.answer.chain import EXPLAIN_GUIDANCE, asks_for_explanation, guidance_for
 
     assert asks_for_explanation(question) is expected
     assert (guidance_for(question) == EXPLAIN_GUIDANCE) is expected
@@ -265,7 +265,7 @@ def test_plan_routes_each_kind_of_question(seed_index_dir: Path) -> None:
 
 
 def test_gather_gives_exactly_the_evidence_text_the_model_is_given(seed_index_dir: Path) -> None:
-    from rag.prompts import ANSWER_TEMPLATE
+    from rag.answer.prompts import ANSWER_TEMPLATE
 
     llm = _RecordingFake(messages=iter([AIMessage("Umerov asked France for ammunition [1].")]), seen=[])
     assistant = Assistant(Settings(data_dir=seed_index_dir), llm=llm)
@@ -301,8 +301,8 @@ def test_verify_keeps_supported_sentences_and_names_each_refusal(seed_index_dir:
 
 
 def test_a_study_passes_its_own_evidence_strategy_and_format_to_the_chain(seed_index_dir: Path) -> None:
-    from rag.answering import AnswerChain
-    from rag.evidence import Evidence, select_evidence
+    from rag.answer.chain import AnswerChain
+    from rag.answer.evidence import Evidence, select_evidence
 
     calls: list[int] = []
 

@@ -18,16 +18,16 @@ from rag.errors import ModelError
 @pytest.fixture
 def loaded_in(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """The names of the threads the model was loaded in, in order."""
-    import rag.models
+    import rag.llm.models
 
     names: list[str] = []
-    real = rag.models._load_client
+    real = rag.llm.models._load_client
 
     def recording(settings: Settings) -> Any:
         names.append(threading.current_thread().name)
         return real(settings)
 
-    monkeypatch.setattr(rag.models, "_load_client", recording)
+    monkeypatch.setattr(rag.llm.models, "_load_client", recording)
     return names
 
 
@@ -61,7 +61,7 @@ def test_without_background_loading_the_model_loads_in_the_callers_thread(seed_i
 @pytest.mark.slow
 def test_a_load_started_before_the_assistant_existed_is_the_one_used(seed_index_dir: Path, loaded_in: list[str],
                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
-    from rag.models import start_local_model
+    from rag.llm.models import start_local_model
 
     settings = Settings(data_dir=seed_index_dir)
     loading = start_local_model(settings)  # what `rag ask` does before importing the assistant
@@ -81,7 +81,7 @@ def test_the_model_loader_imports_nothing_of_langchain() -> None:
     import subprocess
     import sys
 
-    code = "import sys, rag.models, rag.llamacpp_load; print(sorted(m for m in sys.modules if m.startswith('langchain')))"
+    code = "import sys, rag.llm.models, rag.llm.llamacpp_load; print(sorted(m for m in sys.modules if m.startswith('langchain')))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
 
@@ -89,7 +89,7 @@ def test_the_model_loader_imports_nothing_of_langchain() -> None:
 @pytest.mark.slow
 def test_a_model_that_failed_to_load_is_loaded_again_on_the_next_question(seed_index_dir: Path, tmp_path: Path) -> None:
     """A server keeps running after a failed load; once the file is there, the next question loads it."""
-    from rag.models import BUNDLED_MODELS, ensure_gguf
+    from rag.llm.models import BUNDLED_MODELS, ensure_gguf
 
     later = tmp_path / "later.gguf"
     assistant = Assistant(Settings(data_dir=seed_index_dir, llm_model=str(later)))

@@ -21,9 +21,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from rag.documents import MB, LoadResult, load_file
+from rag.ingest.documents import MB, LoadResult, load_file
+from rag.ingest.webpages import MAX_HTML_TAGS, read_html
 from rag.text import _ABBREVIATION, _SENTENCE_BREAK, split_sentences
-from rag.webpages import MAX_HTML_TAGS, read_html
 
 from .conftest import CORPUS, SHARED_EVAL
 from .pdfs import pdf_bytes

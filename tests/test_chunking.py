@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from rag.chunking import chunk_document, sentence_spans
-from rag.documents import SourceDocument
+from rag.ingest.chunking import chunk_document, sentence_spans
+from rag.ingest.documents import SourceDocument
 
 from .conftest import CORPUS
 

@@ -1,6 +1,6 @@
 """The same story from several outlets is one story: grouped at index time, searched and cited once.
 
-Unit tests of the grouping (rag/dedup.py) and the candidate rules (rag/retrieval.py), then the real
+Unit tests of the grouping (rag/index/dedup.py) and the candidate rules (rag/search/retrieval.py), then the real
 thing: MiniLM, local Chroma, bm25s, on 3 copies of one wire story from different outlets (small
 edits) and 3 other stories.
 """
@@ -13,9 +13,9 @@ import numpy as np
 import pytest
 
 from rag import Settings
-from rag.dedup import group_articles, lsh_bands, shingles, signature
 from rag.index import Index
-from rag.retrieval import HybridRetriever, cap_per_story, distinct_stories
+from rag.index.dedup import group_articles, lsh_bands, shingles, signature
+from rag.search.retrieval import HybridRetriever, cap_per_story, distinct_stories
 
 WIRE = ("The European Space Agency launched its Juice probe to Jupiter on Friday from Kourou in French Guiana. "
         "The spacecraft will take eight years to reach the giant planet, where it will study three of its icy moons, "

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from rag.documents import MAX_TITLE_CHARS, SourceDocument, load_corpus, normalise_date
+from rag.ingest.documents import MAX_TITLE_CHARS, SourceDocument, load_corpus, normalise_date
 
 NEWS_PAGE = Path(__file__).parent / "data" / "news" / "starliner-page.html"
 

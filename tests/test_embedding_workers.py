@@ -8,12 +8,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rag.chunking import sentence_spans
-from rag.documents import load_corpus
-from rag.embedding_workers import EmbeddingWorkers
-from rag.embeddings import Embedder, bundled_model_path
-from rag.index import _BM25_KEYS, Index, _get_all
-from rag.onnx_export import export_int8, model_dimension
+from rag.embed.embedding_workers import EmbeddingWorkers
+from rag.embed.embeddings import Embedder, bundled_model_path
+from rag.embed.onnx_export import export_int8, model_dimension
+from rag.index.store import _BM25_KEYS, Index, _get_all
+from rag.ingest.chunking import sentence_spans
+from rag.ingest.documents import load_corpus
 from rag.settings import Settings
 
 from .conftest import CORPUS
@@ -56,9 +56,9 @@ def test_small_writes_and_the_torch_backend_embed_in_process() -> None:
 
 
 def test_windows_of_worker_processes_follow_each_other(monkeypatch: pytest.MonkeyPatch) -> None:
-    import rag.embeddings
+    import rag.embed.embeddings
 
-    monkeypatch.setattr(rag.embeddings, "_WINDOW_TEXTS", 40)  # three sets of workers for 120 passages
+    monkeypatch.setattr(rag.embed.embeddings, "_WINDOW_TEXTS", 40)  # three sets of workers for 120 passages
     batches = _batches(_sentences())
     with Embedder(Settings(embedding_process_min=1)).passage_batches(batches) as stream:
         from_workers = [np.asarray(v) for v in stream]
@@ -133,9 +133,9 @@ def test_workers_started_ahead_serve_the_first_long_write_and_unused_ones_are_st
 _ORPHAN_SCRIPT = """
 import sys, time
 from pathlib import Path
-from rag.embedding_workers import EmbeddingWorkers
-from rag.embeddings import bundled_model_path
-from rag.onnx_export import export_int8, model_dimension
+from rag.embed.embedding_workers import EmbeddingWorkers
+from rag.embed.embeddings import bundled_model_path
+from rag.embed.onnx_export import export_int8, model_dimension
 from rag.settings import Settings
 model = bundled_model_path()
 workers = EmbeddingWorkers(export_int8(model, Settings().model_cache), model, model_dimension(model), processes=2)

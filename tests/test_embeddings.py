@@ -7,10 +7,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rag.chunking import sentence_spans
-from rag.embeddings import Embedder, bundled_model_path
+from rag.embed.embeddings import Embedder, bundled_model_path
+from rag.embed.onnx_export import export_int8, load_int8_model
 from rag.errors import ModelError
-from rag.onnx_export import export_int8, load_int8_model
+from rag.ingest.chunking import sentence_spans
 from rag.settings import Settings
 
 from .conftest import CORPUS
@@ -129,7 +129,7 @@ def test_passages_without_titles_or_with_weight_zero_are_their_plain_vectors() -
 
 
 def test_the_model_fingerprint_is_remembered_until_a_file_changes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from rag import onnx_export
+    from rag.embed import onnx_export
 
     model, cache = tmp_path / "model", tmp_path / "cache"
     model.mkdir()

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from rag.answering import REFUSAL_TEXT, Answer, Citation, Timings
+from rag.answer.chain import REFUSAL_TEXT, Answer, Citation, Timings
 from rag.errors import CorpusError
-from rag.evaluation import (
+from rag.eval.evaluation import (
     ask_rows,
     contains_answer,
     corpus_id,

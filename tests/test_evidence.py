@@ -8,10 +8,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from rag.answer import Citation, split_sentences
-from rag.embeddings import Embedder
-from rag.evidence import Evidence, EvidenceBlock, header, reading_order, select_evidence
+from rag.answer.evidence import Evidence, EvidenceBlock, header, reading_order, select_evidence
+from rag.embed.embeddings import Embedder
 from rag.settings import Settings
+from rag.types import Citation, split_sentences
 
 
 def _passage(n: int, doc_id: str, text: str, *, title: str = "French instructors in Ukraine", start: int = 0,

@@ -20,9 +20,9 @@ from pathlib import Path
 
 import pytest
 
-from rag import fetching
-from rag.documents import load_corpus
-from rag.fetching import fetch_urls
+from rag.ingest import fetching
+from rag.ingest.documents import load_corpus
+from rag.ingest.fetching import fetch_urls
 from rag.settings import Settings
 
 PAGE = (Path(__file__).parent / "data" / "news" / "starliner-page.html").read_bytes()

@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 
 from rag import Assistant, QuestionError, Settings
-from rag.documents import load_corpus, upload_target
-from rag.models import BUNDLED_MODELS, ensure_gguf, sha256_file
+from rag.ingest.documents import load_corpus, upload_target
+from rag.llm.models import BUNDLED_MODELS, ensure_gguf, sha256_file
 
 from .pdfs import write_text_pdf
 
@@ -74,7 +74,7 @@ def test_indexing_hostile_files_through_the_cli_reports_them_without_traceback(h
     assert "skipped latin1-name-\\xe9.txt" in result.stderr
     assert "1 added" in result.stdout and "10 failed" in result.stdout
     # nothing but the index's own files (the MinHash signatures are the near-duplicate grouping's cache,
-    # the manifest the record of this run: rag/manifest.py)
+    # the manifest the record of this run: rag/index/manifest.py)
     assert sorted(p.name for p in (tmp_path / "data").iterdir()) == ["articles.manifest.json", "bm25", "chroma",
                                                                       "index.lock", "minhash-affine32.json"]
 

@@ -9,7 +9,7 @@ import pytest
 
 from rag import Assistant, CorpusError, IndexMissingError, Settings
 from rag.index import Index
-from rag.retrieval import HybridRetriever
+from rag.search.retrieval import HybridRetriever
 
 from .conftest import CORPUS
 from .pdfs import pdf_bytes
@@ -183,7 +183,7 @@ def test_one_document_cannot_flood_the_dense_candidates(corpus: Path) -> None:
 
 
 def test_an_unchanged_run_loads_no_model_and_does_not_rebuild_bm25(corpus: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import rag.index
+    import rag.index.store
 
     Assistant(Settings()).index(corpus)
     generation = (Settings().bm25_dir / "generation").read_text()
@@ -191,8 +191,8 @@ def test_an_unchanged_run_loads_no_model_and_does_not_rebuild_bm25(corpus: Path,
     def no_rebuild(*args: object, **kwargs: object) -> None:
         raise AssertionError("BM25 rebuilt for an unchanged corpus")
 
-    monkeypatch.setattr(rag.index, "_save_bm25", no_rebuild)
-    monkeypatch.setattr(rag.index, "_build_bm25", no_rebuild)
+    monkeypatch.setattr(rag.index.store, "_save_bm25", no_rebuild)
+    monkeypatch.setattr(rag.index.store, "_build_bm25", no_rebuild)
     fresh = Assistant(Settings())  # a new `rag index` process
     report = fresh.index(corpus)
     assert (report.skipped, report.chunks_added, report.total_documents) == (3, 0, 3)
@@ -436,7 +436,7 @@ def test_questions_during_rebuilds_never_fail_and_answer_from_old_or_new(corpus:
 
 def test_the_collection_a_rebuild_replaced_is_deleted_by_a_later_run(corpus: Path,
                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
-    import rag.index
+    import rag.index.store
 
     store = Index(Settings())
     store.update(corpus)
@@ -447,7 +447,7 @@ def test_the_collection_a_rebuild_replaced_is_deleted_by_a_later_run(corpus: Pat
     unchanged = within_grace.update(corpus)  # nothing to delete yet: decided from the manifest alone
     assert unchanged.skipped == 3 and within_grace._client is None
     assert "articles" in {c.name for c in store.client.list_collections()}
-    monkeypatch.setattr(rag.index, "RETIRED_GRACE_S", 0.0)
+    monkeypatch.setattr(rag.index.store, "RETIRED_GRACE_S", 0.0)
     later = Index(Settings())
     assert later.update(corpus).skipped == 3
     assert later._client is not None  # the manifest sent it to the store, where the deletion is done

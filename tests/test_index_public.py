@@ -6,8 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from rag import Assistant, Settings
-from rag.chunking import Chunk
 from rag.index import get_all, passage_metadata, tokenize
+from rag.ingest.chunking import Chunk
 
 TEXTS = {"harbour": "The harbour reopened on Monday. Ferries resumed service to the islands.",
          "library": "The council approved a new library. Construction starts in spring."}

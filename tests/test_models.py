@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from rag import models
 from rag.errors import ModelChecksumError
-from rag.models import BundledModel, ensure_gguf, stamp_path
+from rag.llm import models
+from rag.llm.models import BundledModel, ensure_gguf, stamp_path
 
 PARTS = [b"GGUF" + bytes(range(256)) * 40, bytes(reversed(range(256))) * 33]
 
@@ -103,7 +103,7 @@ def test_parts_that_do_not_match_raise_a_checksum_error(spec: BundledModel, tmp_
 
 
 # ---------------------------------------------------------------------------------------------
-# The local chat model (rag/llamacpp_chat.py): unit tests over a scripted llama client, then the
+# The local chat model (rag/llm/llamacpp_chat.py): unit tests over a scripted llama client, then the
 # real bundled GGUF (slow: loads 1.1 GB).
 # ---------------------------------------------------------------------------------------------
 
@@ -111,7 +111,7 @@ from typing import Any  # noqa: E402
 
 from langchain_core.messages import AIMessage, HumanMessage, SystemMessage  # noqa: E402
 
-from rag.llamacpp_chat import LlamaCppChat, to_llama_messages  # noqa: E402
+from rag.llm.llamacpp_chat import LlamaCppChat, to_llama_messages  # noqa: E402
 
 
 class ScriptedLlama:
@@ -168,7 +168,7 @@ def test_a_saved_prompt_state_belongs_to_one_weight_layout() -> None:
 def test_model_load_parameters_are_set_for_one_construction_only() -> None:
     import llama_cpp.llama_cpp as api
 
-    from rag.llamacpp_load import model_params as _model_params
+    from rag.llm.llamacpp_load import model_params as _model_params
 
     with _model_params(use_extra_bufts=False):
         assert api.llama_model_default_params().use_extra_bufts is False
@@ -182,7 +182,7 @@ def test_messages_become_llama_cpp_roles() -> None:
 
 @pytest.fixture(scope="module")
 def real_llm(tmp_path_factory: pytest.TempPathFactory) -> LlamaCppChat:
-    from rag.models import make_chat_model
+    from rag.llm.models import make_chat_model
     from rag.settings import Settings
 
     llm = make_chat_model(Settings())

@@ -287,7 +287,7 @@ def test_ctrl_c_during_rag_index_exits_quietly_and_loses_nothing(corpora: dict[s
 def test_questions_during_a_rebuild_in_another_process_never_fail(corpora: dict[str, Path], old_index: Path,
                                                                   tmp_path: Path) -> None:
     from rag.index import Index
-    from rag.retrieval import HybridRetriever
+    from rag.search.retrieval import HybridRetriever
 
     data_dir = tmp_path / "data"
     shutil.copytree(old_index, data_dir)

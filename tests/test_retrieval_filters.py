@@ -13,7 +13,7 @@ import pytest
 from rag import Settings
 from rag.filters import SearchFilters
 from rag.index import Index
-from rag.retrieval import HybridRetriever
+from rag.search.retrieval import HybridRetriever
 
 ARTICLES = {
     "march-starliner.md": ("2025-03-18", "USA TODAY", "Starliner astronauts return",

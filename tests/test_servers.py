@@ -21,7 +21,7 @@ import httpx
 import pytest
 
 from rag import Assistant, ChromaUnreachableError, LLMUnreachableError, Settings
-from rag.models import BUNDLED_MODELS, ensure_gguf
+from rag.llm.models import BUNDLED_MODELS, ensure_gguf
 
 from .conftest import CORPUS
 

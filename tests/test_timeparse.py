@@ -6,7 +6,7 @@ import datetime as dt
 
 import pytest
 
-from rag.timeparse import TimeQuery, resolve_time
+from rag.search.timeparse import TimeQuery, resolve_time
 
 AS_OF = dt.date(2025, 3, 18)  # a Tuesday
 
@@ -99,7 +99,7 @@ def test_a_period_inside_the_calendar_near_its_ends_still_resolves():
 def test_as_of_year_one_with_a_time_phrase_gives_the_chain_a_clear_error():
     # The same input through the filters the CLI and the page build (`rag ask --as-of 0001-01-01`).
     from rag import QuestionError
-    from rag.answering import build_filters
+    from rag.answer.chain import build_filters
 
     with pytest.raises(QuestionError, match="outside the calendar"):
         build_filters("Who won the election last year?", as_of="0001-01-01")
@@ -116,7 +116,7 @@ def test_as_of_year_one_with_a_time_phrase_gives_the_chain_a_clear_error():
 ])
 def test_an_empty_date_range_says_where_its_dates_came_from(kwargs: dict, message: str):
     from rag import QuestionError
-    from rag.answering import build_filters
+    from rag.answer.chain import build_filters
 
     question = kwargs.pop("question", "What did Umerov request?")
     with pytest.raises(QuestionError, match=message) as err:
@@ -135,13 +135,13 @@ def test_an_empty_date_range_says_where_its_dates_came_from(kwargs: dict, messag
 ])
 def test_a_month_without_a_year_is_the_last_one_or_the_coming_one_for_what_is_to_come(
         as_of: str, month: int, ahead: bool, expected: str) -> None:
-    from rag.timeparse import named_month
+    from rag.search.timeparse import named_month
 
     assert named_month(month, dt.date.fromisoformat(as_of), ahead).isoformat() == expected
 
 
 def test_a_month_about_to_come_is_not_a_search_range() -> None:
-    from rag.answering import build_filters
+    from rag.answer.chain import build_filters
 
     filters, _ = build_filters("Which program could be paused in November due to the government shutdown?",
                                as_of="2025-10-30")

@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from rag.answering import REFUSAL_TEXT, Answer, Citation, Event, Timings
+from rag.answer.chain import REFUSAL_TEXT, Answer, Citation, Event, Timings
 from rag.errors import IndexMissingError, QuestionError
 from rag.settings import Settings
 from ui import render
@@ -55,7 +55,7 @@ class FakeAssistant:
         self.store = SimpleNamespace(passages_of=self._passages_of)
 
     def stream(self, question: str, history: Any = None, **filters: Any) -> Iterator[Event]:
-        from rag.answering import validate_question
+        from rag.answer.chain import validate_question
 
         validate_question(question, self.settings.max_question_chars)
         self.calls.append({"question": question, **filters})
@@ -153,7 +153,7 @@ def test_a_question_with_a_lone_surrogate_is_refused_with_the_validation_message
     page = _page(settings)
     box, messages, pending = page.submit(LONE_SURROGATE, [])
     with pytest.raises(QuestionError) as err:
-        from rag.answering import validate_question
+        from rag.answer.chain import validate_question
 
         validate_question(LONE_SURROGATE, 2000)
     assert pending == "" and render.esc(str(err.value)) in messages[-1]["content"]

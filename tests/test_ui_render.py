@@ -10,7 +10,7 @@ import re
 import subprocess
 import sys
 
-from rag.answering import REFUSAL_TEXT, Answer, Citation, Timings
+from rag.answer.chain import REFUSAL_TEXT, Answer, Citation, Timings
 from rag.index import FileReport, IndexReport
 from ui import render
 from ui.uploads import UploadResult

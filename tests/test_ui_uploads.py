@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from rag.documents import MB, SUPPORTED_SUFFIXES
+from rag.ingest.documents import MB, SUPPORTED_SUFFIXES
 from ui.uploads import ALLOWED_SUFFIXES, save_uploads
 
 
@@ -31,7 +31,7 @@ def test_uploads_keep_only_the_last_name_component_and_every_readable_type(given
 
 @pytest.mark.parametrize("given", ["..", ".", "", ".bashrc", ".hidden.md", "bad\x00\n.txt"])
 def test_uploads_with_no_safe_name_are_refused_like_the_reader_would(given: str, tmp_path: Path):
-    """The same policy as `rag.documents.upload_target`: hidden names are refused, not renamed."""
+    """The same policy as `rag.ingest.documents.upload_target`: hidden names are refused, not renamed."""
     tmp = _file(tmp_path / "incoming", "x", b"Text.")
     [result] = save_uploads([(given, tmp)], tmp_path / "corpus", max_mb=1)
     assert result.status == "refused" and "rename the file" in result.reason
@@ -99,7 +99,7 @@ def test_a_replaced_corpus_file_is_kept_as_a_dated_backup_and_the_report_says_so
 
 
 def test_backups_are_not_indexed(tmp_path: Path):
-    from rag.documents import load_corpus
+    from rag.ingest.documents import load_corpus
 
     corpus = tmp_path / "corpus"
     _file(corpus, "a.md", b"The old text of the article.")

@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 
 from rag import QuestionError
-from rag.answer import Citation, split_sentences, validate_question
-from rag.embeddings import Embedder
-from rag.evidence import select_evidence
+from rag.answer.evidence import select_evidence
+from rag.answer.verification import VerificationPolicy, is_absence, loops, missing_names, names_in, with_citations
+from rag.embed.embeddings import Embedder
 from rag.settings import Settings
-from rag.verification import VerificationPolicy, is_absence, loops, missing_names, names_in, with_citations
+from rag.types import Citation, split_sentences, validate_question
 
 
 @pytest.fixture(scope="module")

@@ -42,10 +42,10 @@ from typing import Any
 import gradio as gr
 import pandas as pd
 
-from rag.answering import Message, validate_question
+from rag.answer.chain import Message, validate_question
 from rag.assistant import Assistant
-from rag.documents import MB
 from rag.errors import QuestionError, RagError
+from rag.ingest.documents import MB
 from rag.settings import Settings
 
 from . import render
@@ -557,7 +557,7 @@ def serve(settings: Settings | None = None, host: str | None = None, port: int |
     threading.Thread(target=warm_up, name="rag-warm-up", daemon=True).start()
     url = launch(demo, settings, host, port, block=False, quiet=True)  # quiet: no "set share=True" hint
     login = " (login required)" if settings.auth_user else ""
-    from rag.llamacpp_load import output_visible
+    from rag.llm.llamacpp_load import output_visible
 
     with output_visible():  # the warm-up may be loading the model, which hides stdout meanwhile
         print(f"Chat page on {url}{login}. API: /ask. Ctrl+C to stop.", flush=True)

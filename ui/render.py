@@ -18,7 +18,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from rag.answering import Answer, Citation, Timings
+from rag.answer.chain import Answer, Citation, Timings
 from rag.index import IndexReport
 
 from .uploads import UploadResult

@@ -1,6 +1,6 @@
-"""Putting uploaded articles into the corpus folder, under the one upload policy of `rag.documents`.
+"""Putting uploaded articles into the corpus folder, under the one upload policy of `rag.ingest.documents`.
 
-A name coming from the browser is untrusted. `rag.documents.upload_target` decides what a name may
+A name coming from the browser is untrusted. `rag.ingest.documents.upload_target` decides what a name may
 become (last path component only, no hidden or control-character names, only the types the reader
 reads, inside the folder); this module applies it file by file, so one bad file in a batch is
 listed while the good ones are kept, and checks the size limit (one megabyte: `documents.MB`).
@@ -18,7 +18,7 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from rag.documents import MB, SUPPORTED_SUFFIXES, upload_target
+from rag.ingest.documents import MB, SUPPORTED_SUFFIXES, upload_target
 
 __all__ = ["ALLOWED_SUFFIXES", "BACKUP_DIR", "UploadResult", "backup_path", "save_uploads"]
 

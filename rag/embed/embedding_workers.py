@@ -6,7 +6,7 @@ process then stall at every text boundary, so overlapping the two in threads gai
 docs/BENCHMARKS.md). Worker processes keep embedding while the main process writes, so both cores
 stay busy for the whole run.
 
-How: `EmbeddingWorkers` starts one plain subprocess per CPU (`python -m rag.embedding_workers`, not
+How: `EmbeddingWorkers` starts one plain subprocess per CPU (`python -m rag.embed.embedding_workers`, not
 `multiprocessing`, which would re-import the caller's main script in each child); each loads the model,
 then waits on its stdin. The work (every text of the run, in write order) is known before the first
 write: `run(texts)` writes it to a temporary file and sends its name to the workers. Worker `k` of `w`
@@ -35,7 +35,7 @@ from typing import IO
 
 import numpy as np
 
-from .errors import ModelError
+from rag.errors import ModelError
 
 __all__ = ["EmbeddingWorkers"]
 
@@ -62,7 +62,7 @@ class EmbeddingWorkers:
         self._read_chunks = 0
         self._work_file: Path | None = None
         self._procs: list[subprocess.Popen[bytes]] = []
-        package_root = str(Path(__file__).resolve().parent.parent)  # `rag` importable whatever the cwd
+        package_root = str(Path(__file__).resolve().parents[2])  # `rag` importable whatever the cwd
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (package_root, os.environ.get("PYTHONPATH")) if p)}
         n_workers = max(1, processes)
         for k in range(n_workers):
@@ -70,7 +70,7 @@ class EmbeddingWorkers:
             # and each worker would die printing a KeyboardInterrupt traceback. The main process alone
             # gets it, and stops the workers on its way out (`close`).
             proc = subprocess.Popen(
-                [sys.executable, "-m", "rag.embedding_workers", str(onnx_path), str(model_path), str(k), str(n_workers)],
+                [sys.executable, "-m", "rag.embed.embedding_workers", str(onnx_path), str(model_path), str(k), str(n_workers)],
                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env, start_new_session=True)
             try:
                 import fcntl
@@ -147,7 +147,7 @@ class EmbeddingWorkers:
 def _work(onnx_path: str, model_path: str, k: int, n_workers: int, out: IO[bytes]) -> None:
     """Worker `k` of `n_workers`: load the model, wait for the texts, embed chunks k, k + n_workers, ...
     and write their vectors."""
-    from .onnx_export import OnnxEncoder
+    from rag.embed.onnx_export import OnnxEncoder
 
     encoder = OnnxEncoder(Path(onnx_path), Path(model_path), threads=1)
     work_file = sys.stdin.readline().strip()

@@ -45,15 +45,15 @@ from urllib.parse import urlparse
 
 from filelock import FileLock, Timeout
 
-from .chunking import Chunk, chunk_document
-from .documents import FEED_SUFFIXES, FileProblem, load_corpus
-from .errors import ChromaUnreachableError, CorpusError, IndexBusyError, IndexMissingError, RagError
-from .filters import SearchFilters, date_int, outlet_key
-from .manifest import Manifest, drop_manifest, read_manifest, write_manifest
-from .settings import Settings
+from rag.errors import ChromaUnreachableError, CorpusError, IndexBusyError, IndexMissingError, RagError
+from rag.filters import SearchFilters, date_int, outlet_key
+from rag.index.manifest import Manifest, drop_manifest, read_manifest, write_manifest
+from rag.ingest.chunking import Chunk, chunk_document
+from rag.ingest.documents import FEED_SUFFIXES, FileProblem, load_corpus
+from rag.settings import Settings
 
 if TYPE_CHECKING:
-    from .embeddings import Embedder
+    from rag.embed.embeddings import Embedder
 
 __all__ = ["Index", "IndexReport", "FileReport", "ProgressCallback", "Bm25Side", "VectorBatch", "passage_metadata",
            "unique_passages", "tokenize", "get_all"]
@@ -139,7 +139,7 @@ def _chunking_signature(settings: Settings) -> str:
     The embedding recipe is part of it so that a new int8 export (or another backend or model) re-embeds
     every document once instead of mixing vectors of two recipes in one collection.
     """
-    from .onnx_export import EXPORT_VERSION
+    from rag.embed.onnx_export import EXPORT_VERSION
 
     embedding = (f"{settings.embedding_model or 'bundled'}:{settings.embedding_backend}"
                  f"{':' + EXPORT_VERSION if settings.embedding_backend == 'onnx-int8' else ''}"
@@ -155,7 +155,7 @@ def _doc_hash(doc: Any, signature: str) -> str:
 
 def unique_passages(chunks: list[Chunk]) -> list[Chunk]:
     """Each wording once per document: a file that repeats a paragraph 500 times stores (and searches) it once."""
-    from .dedup import passage_key  # here, not at the top: an unchanged `rag index` never needs numpy
+    from rag.index.dedup import passage_key  # here, not at the top: an unchanged `rag index` never needs numpy
 
     seen: set[str] = set()
     kept = []
@@ -169,7 +169,7 @@ def unique_passages(chunks: list[Chunk]) -> list[Chunk]:
 
 def passage_metadata(c: Chunk, doc_hash: str, n_chunks: int, group: str) -> dict[str, Any]:
     """What Chroma stores beside a passage (the keys are listed in docs/COLLECTION.md)."""
-    from .dedup import passage_key
+    from rag.index.dedup import passage_key
 
     return {"doc_id": c.doc_id, "doc_hash": doc_hash, "n_chunks": n_chunks, "index": c.index, "start": c.start,
             "end": c.end, "title": c.title, "source": c.source, "date": c.date, "date_int": date_int(c.date),
@@ -202,7 +202,7 @@ class Index:
     def embedder(self) -> Embedder:
         """Made on first use: an unchanged `rag index` decides without it (and without LangChain's import)."""
         if self._embedder is None:
-            from .embeddings import Embedder
+            from rag.embed.embeddings import Embedder
 
             self._embedder = Embedder(self.settings)
         return self._embedder
@@ -471,7 +471,7 @@ class Index:
 
     @property
     def _manifest_path(self) -> Path | None:
-        """Where the local store's manifest lives (rag/manifest.py); None for a Chroma server."""
+        """Where the local store's manifest lives (rag/index/manifest.py); None for a Chroma server."""
         return None if self.settings.chroma_url else self.settings.data_dir / f"{self.settings.collection}.manifest.json"
 
     def _unchanged_by_manifest(self, loaded: Any, doc_hashes: list[str], signature: str,
@@ -584,7 +584,7 @@ class Index:
         self._set_generation(col, _DIRTY)
         batches = self._batches(to_write)
         # A long write starts embedding here, in worker processes, while the groups are computed and
-        # each batch is stored (rag/embedding_workers.py).
+        # each batch is stored (rag/embed/embedding_workers.py).
         with self.embedder.passage_batches([([c.text for c, _, _ in batch], [c.title for c, _, _ in batch])
                                             for batch in batches]) as vectors:
             # Documents that stay in the index: this run's, plus those whose file failed to read this time.
@@ -613,8 +613,8 @@ class Index:
         return report
 
     def _regroup(self, col: Any, doc_hashes: dict[str, str], texts: dict[str, str]) -> dict[str, str]:
-        """Near-duplicate groups over every article that stays in the index (see rag/dedup.py)."""
-        from .dedup import SCHEME, SignatureCache, group_articles, signature
+        """Near-duplicate groups over every article that stays in the index (see rag/index/dedup.py)."""
+        from rag.index.dedup import SCHEME, SignatureCache, group_articles, signature
 
         cache = SignatureCache(self.settings.data_dir / f"minhash-{SCHEME}.json")
         signatures: dict[str, Any] = {}

@@ -1,6 +1,6 @@
 """Where a citation is checked: every sentence of an answer against the passages it cites.
 
-The answer is split into sentences (`rag.answer.split_sentences`). Each sentence that makes a claim
+The answer is split into sentences (`rag.types.split_sentences`). Each sentence that makes a claim
 must pass, against at least one evidence block it cites, every check of the policy:
 - `missing_names`: every number, date and proper name of the sentence occurs in the block (its
   text, title, outlet or date), after normalising case, thousands separators, possessives, month
@@ -33,9 +33,9 @@ from typing import Any
 
 import numpy as np
 
-from .answer import cited_numbers, split_sentences, strip_citations
-from .evidence import Evidence, EvidenceBlock, human_date
-from .injection import not_evidence
+from rag.answer.evidence import Evidence, EvidenceBlock, human_date
+from rag.answer.injection import not_evidence
+from rag.types import cited_numbers, split_sentences, strip_citations
 
 __all__ = ["VerificationPolicy", "loops", "Verified", "with_citations", "claim_text", "missing_names", "names_in", "normalise",
            "is_absence", "number_words", "without_apposition", "premise_spelling", "stated_fragment", "undotted", "unhyphenated", "ordinal", "magnitude", "joined_units", "initialisms_in"]
@@ -364,7 +364,7 @@ class VerificationPolicy:
         missing = missing_names(sentence, context, question) if self.check_names else []
         similarity, which = self.support_similarity(vector, block)
         if not_evidence(sentence, [block.sentence(i) for i in which], c.text):
-            # A sentence addressed to the assistant is never support (rag.injection), by any path below.
+            # A sentence addressed to the assistant is never support (rag.answer.injection), by any path below.
             return {"block": block.n, "missing_names": missing, "names": not missing, "similarity": 0.0,
                     "meaning": False, "support": [], "instruction": True}
         if similarity < self.min_support_similarity:

@@ -40,11 +40,11 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .errors import CorpusError, RagError
-from .text import strip_citations
+from rag.errors import CorpusError, RagError
+from rag.text import strip_citations
 
 if TYPE_CHECKING:  # imported where used: `rag --help` builds this module's parsers without pydantic
-    from .settings import Settings
+    from rag.settings import Settings
 
 __all__ = [
     "ndcg_at_k", "recall_at_k", "mrr_at_k", "normalize_answer", "exact_match", "token_f1", "strip_citations",
@@ -316,7 +316,7 @@ def eval_index_key(corpus: Path | str, settings: Settings) -> str:
 
 def eval_settings(corpus: Path | str, base: Settings | None = None, index_dir: Path | str | None = None) -> Settings:
     """Settings like `base` whose data dir is the evaluation index of `corpus` (always a local Chroma)."""
-    from .settings import Settings
+    from rag.settings import Settings
 
     base = base or Settings()
     folder = Path(index_dir) if index_dir else Path(base.eval_index_dir) / eval_index_key(corpus, base)
@@ -369,7 +369,7 @@ def evaluate_retrieval(corpus: Path | str, queries: Path | str, qrels: Path | st
     """nDCG@10, Recall@10, Recall@100, MRR@10 of the assistant's retriever over a BEIR dataset."""
     from tqdm import tqdm
 
-    from .assistant import Assistant
+    from rag.assistant import Assistant
 
     all_queries = load_queries(queries)
     judged = load_qrels(qrels)
@@ -608,7 +608,7 @@ def ask_rows(assistant: Any, rows: Sequence[dict[str, Any]], out_path: Path, *, 
             except RagError as err:
                 # One question the assistant rejects (e.g. a date range it cannot search) is a failed
                 # question in the report, not the end of a run of hundreds.
-                from .answer import Answer
+                from rag.types import Answer
 
                 answer = Answer(question=row["question"], text=f"error: {err}", refused=True, notes=[str(err)])
             res = score_question(row, answer, as_of=as_of)
@@ -630,7 +630,7 @@ def evaluate_qa(corpus: Path | str, questions: Path | str, *, limit: int | None 
 
     Returns (summary, path of the per-question JSONL). `llm` lets a caller reuse a loaded chat model.
     """
-    from .assistant import Assistant
+    from rag.assistant import Assistant
 
     rows = select_rows(load_questions(questions), offset=offset, every=every, limit=limit)
     out_path = Path(out) if out else default_qa_out()

@@ -8,7 +8,7 @@ of its article: title, publication `date` (`YYYY-MM-DD`, or empty: never guessed
 and `authors`.
 
 Where the metadata comes from (docs/COLLECTION.md):
-  .html / .htm   trafilatura: headline, date, authors, site name, canonical URL (rag.webpages)
+  .html / .htm   trafilatura: headline, date, authors, site name, canonical URL (rag.ingest.webpages)
   .md            YAML front matter: title, date, source (the outlet), url, authors
   .jsonl         each row: _id, text, title, date, source (the outlet), url, authors
   .rss/.atom/.xml  feedparser: each entry's title, link, published date; the feed's title is the outlet
@@ -423,7 +423,7 @@ def _first(meta: dict[str, Any], *keys: str) -> Any:
 
 
 def _html_document(html: str, rel: str, out: LoadResult) -> SourceDocument:
-    from .webpages import read_html
+    from rag.ingest.webpages import read_html
 
     page = read_html(html)
     if page.refused:
@@ -517,7 +517,7 @@ def _jsonl_documents(text: str, rel: str, out: LoadResult) -> list[SourceDocumen
 
 
 def _feed_documents(path: Path, rel: str, out: LoadResult, max_chars: int) -> list[SourceDocument]:
-    from .webpages import FeedTooLarge, looks_like_feed, read_feed
+    from rag.ingest.webpages import FeedTooLarge, looks_like_feed, read_feed
 
     try:
         data = path.read_bytes()

@@ -29,8 +29,8 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
-from .errors import QuestionError
-from .filters import range_text
+from rag.errors import QuestionError
+from rag.filters import range_text
 
 __all__ = ["TimeQuery", "resolve_time", "named_month"]
 

@@ -10,7 +10,7 @@ Filters (`SearchFilters`: dates, outlets) restrict each retriever's search itsel
 clause on the dense side, a mask over the corpus on the BM25 side. So a filter never leaves fewer
 results just because the allowed articles ranked low in an unfiltered top-k.
 
-Stories, not copies. Passages carry their article's near-duplicate `group` (rag/dedup.py):
+Stories, not copies. Passages carry their article's near-duplicate `group` (rag/index/dedup.py):
 - each retriever's list runs, uncapped, until it holds `depth` candidates from distinct wordings
   with at most `candidates_per_story` per story (`prefix_with_capped`): a file of 500 repeated
   paragraphs or ten copies of one wire story lengthen the list instead of pushing every other
@@ -40,9 +40,9 @@ from langchain_core.documents import Document
 from langchain_core.retrievers import BaseRetriever
 from pydantic import ConfigDict
 
-from .filters import SearchFilters, indexed_outlets, outlet_key
-from .index import Index, tokenize
-from .settings import Settings
+from rag.filters import SearchFilters, indexed_outlets, outlet_key
+from rag.index import Index, tokenize
+from rag.settings import Settings
 
 __all__ = ["HybridRetriever", "rrf_fuse", "cap_per_story", "prefix_with_capped", "distinct_stories", "newer_first", "also_reported_by"]
 

@@ -2,8 +2,8 @@
 
 A cold `rag ask` spends ~0.7 s importing LangChain core, Chroma and BM25 before it can build the
 answer chain; loading the model (mapping the GGUF, ~0.3 s) is C code that releases the GIL. So
-`rag ask` starts `load_llama` in a thread before those imports (`rag.models.start_local_model`) and
-the chat model (`rag.llamacpp_chat.LlamaCppChat`) then wraps the loaded `Llama`. This module holds
+`rag ask` starts `load_llama` in a thread before those imports (`rag.llm.models.start_local_model`) and
+the chat model (`rag.llm.llamacpp_chat.LlamaCppChat`) then wraps the loaded `Llama`. This module holds
 only what that needs: the constructor call and the one load parameter llama-cpp-python does not take
 as an argument, and the lock that keeps other threads' output from vanishing during a load:
 llama-cpp-python (verbose=False) points file descriptors 1 and 2 at /dev/null while it constructs a

@@ -1,18 +1,18 @@
 """The answer chain: route the question, retrieve, select evidence, stream the model, verify, refuse.
 
 Steps (LangChain runnables: prompt | chat model | parser, and the retriever):
-1. A question about the assistant itself gets a fixed reply (`rag.injection.about_assistant`).
+1. A question about the assistant itself gets a fixed reply (`rag.answer.injection.about_assistant`).
 2. A follow-up is rewritten into a standalone question (`rewrite`).
 3. Time in the question ("this week", "in March 2025", "the latest") becomes date filters, resolved
-   against `as_of` (`rag.timeparse`), merged with the caller's own filters.
+   against `as_of` (`rag.search.timeparse`), merged with the caller's own filters.
 4. Three kinds of question:
    - a digest ("What happened this week?"): a list of the stories in the range, newest first, one
      cited line each, written from the articles themselves (no model);
    - a whole-article question ("Summarize the article"): the article's lead sentences as evidence;
    - anything else: hybrid retrieval, a relevance gate (nothing close enough: refuse without asking
-     the model), then the most relevant sentences as evidence (`rag.evidence`).
+     the model), then the most relevant sentences as evidence (`rag.answer.evidence`).
 5. The model writes sentences that end with [n]; tokens stream as they come (a possible NOT FOUND
-   is held back). Then every sentence is verified against what it cites (`rag.verification`);
+   is held back). Then every sentence is verified against what it cites (`rag.answer.verification`);
    unsupported sentences are removed and noted; nothing left means the refusal with its reason, and
    the closest passages stay on the answer as `passages` (shown as "closest, not cited").
 
@@ -39,19 +39,19 @@ from langchain_core.messages import SystemMessage
 from langchain_core.output_parsers import StrOutputParser
 from langchain_core.prompts import ChatPromptTemplate
 
-from .answer import (CITATION, REFUSAL_TEXT, Answer, Citation, Event, Message, Timings, split_sentences,
-                     strip_citations, validate_question)
-from .evidence import Evidence, content_stems, human_date, lead_evidence, select_evidence
-from .filters import SearchFilters
-from .injection import about_assistant, without_instructions
-from .prompts import (ABOUT_ASSISTANT, ANSWER_TEMPLATE, REFUSAL_REASONS, REWRITE_EXAMPLES, REWRITE_SYSTEM,
-                      REWRITE_TEMPLATE, SENTINEL, SUMMARY_GUIDANCE, SYSTEM_PROMPT, LIST_GUIDANCE, EXPLAIN_GUIDANCE)
-from .retrieval import HybridRetriever
-from .settings import Settings
-from .verification import VerificationPolicy, with_citations
+from rag.answer.evidence import Evidence, content_stems, human_date, lead_evidence, select_evidence
+from rag.answer.injection import about_assistant, without_instructions
+from rag.answer.prompts import (ABOUT_ASSISTANT, ANSWER_TEMPLATE, REFUSAL_REASONS, REWRITE_EXAMPLES, REWRITE_SYSTEM,
+                                REWRITE_TEMPLATE, SENTINEL, SUMMARY_GUIDANCE, SYSTEM_PROMPT, LIST_GUIDANCE, EXPLAIN_GUIDANCE)
+from rag.answer.verification import VerificationPolicy, with_citations
+from rag.filters import SearchFilters
+from rag.search.retrieval import HybridRetriever
+from rag.settings import Settings
+from rag.types import (CITATION, REFUSAL_TEXT, Answer, Citation, Event, Message, Timings, split_sentences,
+                       strip_citations, validate_question)
 
 if TYPE_CHECKING:
-    from .timeparse import TimeQuery
+    from rag.search.timeparse import TimeQuery
 
 __all__ = ["Answer", "Citation", "Timings", "Event", "Message", "AnswerChain", "Plan", "Gathered", "Verdict",
            "SelectEvidence", "PLAN_KINDS", "REFUSAL_TEXT", "SENTINEL",
@@ -157,9 +157,9 @@ def build_filters(question: str, *, since: str | None = None, until: str | None 
     relative to, and an explicit `as_of` also ends the range (articles from after the question was
     asked cannot be what it is about).
     """
-    from .filters import check_date, check_range
+    from rag.filters import check_date, check_range
 
-    from .timeparse import resolve_time
+    from rag.search.timeparse import resolve_time
 
     day = _as_date(as_of) if as_of is not None else dt.date.today()
     tq = resolve_time(question, day) if question_time else resolve_time("", day)
@@ -190,7 +190,7 @@ def _as_date(value: Any) -> dt.date:
     try:
         return dt.date.fromisoformat(str(value))
     except ValueError as err:
-        from .errors import QuestionError
+        from rag.errors import QuestionError
 
         raise QuestionError(f"as_of={value!r} is not a date; write it as YYYY-MM-DD.") from err
 
@@ -262,7 +262,7 @@ class Verdict:
 
 
 class SelectEvidence(Protocol):
-    """An evidence strategy: the sentences of `passages` the model reads (`rag.evidence.select_evidence`)."""
+    """An evidence strategy: the sentences of `passages` the model reads (`rag.answer.evidence.select_evidence`)."""
 
     def __call__(self, question: str, question_vec: np.ndarray, passages: list[Citation],
                  embed: Callable[[list[str]], np.ndarray], *, budget_chars: int, lexical_weight: float) -> Evidence: ...
@@ -279,7 +279,7 @@ class AnswerChain:
     what each step gave, or a study that stops before the model):
     `plan(question, ...) -> Plan`, `gather(plan) -> Gathered`, `write(gathered) -> Iterator[str]` and
     `verify(raw, gathered) -> Verdict`. A study of another evidence strategy passes `select` (same
-    signature as `rag.evidence.select_evidence`) or `format_evidence` (how the prompt writes the
+    signature as `rag.answer.evidence.select_evidence`) or `format_evidence` (how the prompt writes the
     evidence); `lock` shares one model lock between chains on the same local model.
     """
 
@@ -433,7 +433,7 @@ class AnswerChain:
     def verify(self, raw: str, gathered: Gathered) -> Verdict:
         """Check the model's `raw` text against the evidence it read: a NOT FOUND is the refusal; each
         sentence is checked against what it cites (re-cited or removed when another passage or none
-        supports it, `rag.verification`); nothing left is the refusal "unsupported"."""
+        supports it, `rag.answer.verification`); nothing left is the refusal "unsupported"."""
         if is_refusal(raw):
             return Verdict("", refusal="model")
         assert gathered.evidence is not None, "verify needs the evidence the model read"
@@ -607,7 +607,7 @@ class AnswerChain:
         while len(block.chosen) > 1 and size(Evidence(blocks)) > budget:
             block.chosen.pop()
         if size(Evidence(blocks)) > budget:
-            from .errors import QuestionError
+            from rag.errors import QuestionError
 
             raise QuestionError(f"The question is too long to answer within the model's context "
                                 f"(RAG_LLM_CONTEXT={self.settings.llm_context} tokens): shorten it, or raise RAG_LLM_CONTEXT.")

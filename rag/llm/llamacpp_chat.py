@@ -34,7 +34,7 @@ from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage, Chat
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 from pydantic import ConfigDict, Field, PrivateAttr
 
-from .llamacpp_load import load_llama
+from rag.llm.llamacpp_load import load_llama
 
 __all__ = ["LlamaCppChat", "STATE_MAGIC"]
 

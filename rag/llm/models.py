@@ -29,14 +29,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .errors import LLMUnreachableError, ModelChecksumError, ModelError
-from .settings import Settings
+from rag.errors import LLMUnreachableError, ModelChecksumError, ModelError
+from rag.files import file_identity
+from rag.settings import Settings
 
 if TYPE_CHECKING:  # LangChain is imported where a chat model is made, not by importing this module
     from langchain_core.language_models.chat_models import BaseChatModel
 
 __all__ = ["BundledModel", "BUNDLED_MODELS", "ensure_gguf", "make_chat_model", "model_label", "sha256_file",
-           "stamp_path", "start_local_model", "file_identity"]
+           "stamp_path", "start_local_model"]
 
 log = logging.getLogger(__name__)
 
@@ -87,12 +88,6 @@ def _part_paths(spec: BundledModel) -> list[Path]:
 def stamp_path(gguf: Path) -> Path:
     """The sidecar recording the last full sha256 check of `gguf`."""
     return gguf.with_name(gguf.name + ".verified.json")
-
-
-def file_identity(path: Path) -> dict[str, int]:
-    """Size, mtime, ctime and inode: any write to or replacement of the file changes one of them."""
-    st = path.stat()
-    return {"size": st.st_size, "mtime_ns": st.st_mtime_ns, "ctime_ns": st.st_ctime_ns, "inode": st.st_ino}
 
 
 def _write_stamp(path: Path, sha256: str) -> None:
@@ -224,7 +219,7 @@ def _check_reachable(url: str) -> None:
 
 
 def _load_arguments(settings: Settings) -> dict[str, Any]:
-    """What `rag.llamacpp_load.load_llama` is given for the configured local model."""
+    """What `rag.llm.llamacpp_load.load_llama` is given for the configured local model."""
     return {"n_ctx": settings.llm_context, "n_threads": settings.llm_threads,
             "n_threads_batch": settings.llm_threads_batch or settings.llm_threads, "n_batch": settings.llm_batch,
             "n_ubatch": settings.llm_batch, "flash_attn": settings.llm_flash_attn, "repack": settings.llm_repack,
@@ -232,7 +227,7 @@ def _load_arguments(settings: Settings) -> dict[str, Any]:
 
 
 def _load_client(settings: Settings) -> tuple[Path, Any]:
-    from .llamacpp_load import load_llama
+    from rag.llm.llamacpp_load import load_llama
 
     path = resolve_gguf(settings)
     try:
@@ -264,7 +259,7 @@ def start_local_model(settings: Settings) -> Future[Any] | None:
 
 
 def _local_model(settings: Settings, loading: Future[Any] | None = None) -> BaseChatModel:
-    from .llamacpp_chat import LlamaCppChat
+    from rag.llm.llamacpp_chat import LlamaCppChat
 
     path, client = loading.result() if loading is not None else _load_client(settings)
     spec = BUNDLED_MODELS.get(settings.llm_model)

@@ -15,8 +15,8 @@ Work is bounded for any input: a page of more than `MAX_HTML_TAGS` tags is refus
 visible-text walk is linear however deep the nesting, and a feed whose entities would expand past
 its text limit is refused before feedparser expands them.
 
-This module returns raw fields; `rag.documents` cuts them to their limits and normalises dates.
-It never fetches anything: `rag.fetching` does, and hands the bytes here.
+This module returns raw fields; `rag.ingest.documents` cuts them to their limits and normalises dates.
+It never fetches anything: `rag.ingest.fetching` does, and hands the bytes here.
 """
 
 from __future__ import annotations

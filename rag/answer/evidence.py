@@ -19,7 +19,7 @@ ranking of "summarize the article" finds nothing in particular.
 
 The vectors of every sentence of every block are kept: verification compares answer sentences with
 them, so each sentence is embedded once per question. Sentences addressed to an AI assistant are
-left out (`rag.injection`). This module does not call the LLM.
+left out (`rag.answer.injection`). This module does not call the LLM.
 """
 
 from __future__ import annotations
@@ -32,8 +32,8 @@ from typing import Any
 
 import numpy as np
 
-from .answer import Citation, split_sentences
-from .injection import instructions_in, is_instruction
+from rag.answer.injection import instructions_in, is_instruction
+from rag.types import Citation, split_sentences
 
 __all__ = ["EvidenceBlock", "Evidence", "select_evidence", "lead_evidence", "sentence_score", "needs_previous",
            "header", "human_date", "content_stems", "reading_order", "MAX_HEADER_TITLE", "EVIDENCE_WINDOW"]
@@ -149,7 +149,7 @@ def _sentences(passages: list[Citation], embed: Any) -> tuple[list[list[tuple[in
     dropped = 0
     for k, p in enumerate(passages):
         every = split_sentences(p.text)
-        # Judged against the other passages too: the more text, the surer a sentence's language (rag.injection).
+        # Judged against the other passages too: the more text, the surer a sentence's language (rag.answer.injection).
         flagged = instructions_in(p.text, every, " ".join(q.text for j, q in enumerate(passages) if j != k))
         dropped += len(flagged)
         spans_of.append([span for i, span in enumerate(every) if i not in flagged])

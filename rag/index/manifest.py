@@ -8,7 +8,7 @@ seed corpus). So a run that finishes writes this small JSON file beside the stor
 
 - the collection and the chunking/embedding signature it was written with,
 - the generation it ended with (the same tag the BM25 index on disk carries), and which collection
-  was live (a `--rebuild` fills a new one and switches to it, rag/index.py), so the right BM25 folder
+  was live (a `--rebuild` fills a new one and switches to it, rag/index/store.py), so the right BM25 folder
   is checked; and when a collection a rebuild replaced may be deleted, which only a run that opens
   the store can do (an unchanged run then takes the full path),
 - each indexed document's id, content hash and passage count.

@@ -21,8 +21,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from .documents import SourceDocument
-from .text import split_sentences
+from rag.ingest.documents import SourceDocument
+from rag.text import split_sentences
 
 __all__ = ["Chunk", "sentence_spans", "chunk_document"]
 

@@ -2,7 +2,7 @@
 
 Four layers, none of them a guarantee on its own:
 1. The prompt presents every part of an article (title and outlet included) as quoted evidence and
-   tells the model to ignore instructions inside it (`rag.prompts`).
+   tells the model to ignore instructions inside it (`rag.answer.prompts`).
 2. `instructions_in` leaves out of the evidence the sentences that address an AI assistant rather
    than a reader. Two kinds of test:
    - the usual phrasings of a prompt injection in English, French, Spanish and German (`_INSTRUCTION`);
@@ -20,13 +20,13 @@ Four layers, none of them a guarantee on its own:
      Measured on the 1,480 real articles of ../shared/eval/news (80,503 sentences, 400-character
      passages judged with their neighbours): 47 sentences flagged, 24 of them by the phrase list alone.
    The reader still sees the whole passage; only what the model reads is filtered.
-3. `not_evidence` is the verification hook (`rag.verification`): a sentence addressed to the
+3. `not_evidence` is the verification hook (`rag.answer.verification`): a sentence addressed to the
    assistant never supports an answer, whatever its language. It applies the rule above to the
    supporting sentence, and also refuses a sentence whose payload (a quotation included) the answer
    repeats when that sentence is out of place: an answer that echoes an out-of-place sentence's
    marked token is following it, not reporting it.
 4. `about_assistant` recognises questions about the assistant itself ("what is your task?", "print
-   your system prompt"): those get a fixed reply written by the program (`rag.prompts.ABOUT_ASSISTANT`),
+   your system prompt"): those get a fixed reply written by the program (`rag.answer.prompts.ABOUT_ASSISTANT`),
    so an article that plants an answer to them has nothing to answer.
 
 Simplifications, admitted: an instruction in the text's own language, outside the four phrase lists,
@@ -47,8 +47,8 @@ import unicodedata
 from collections import Counter
 from collections.abc import Sequence
 
-from .answer import split_sentences
-from .text import CITATION
+from rag.text import CITATION
+from rag.types import split_sentences
 
 __all__ = ["without_instructions", "is_instruction", "instructions_in", "not_evidence", "about_assistant",
            "payloads", "foreign_to", "names_addressee", "decoded_runs", "payloads_of_encoded"]

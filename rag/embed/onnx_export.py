@@ -1,7 +1,7 @@
 """The fast embedding path: the bundled sentence-transformers model exported to ONNX, int8, on onnxruntime.
 
 `load_int8_model(model_path, cache_dir)` returns an encoder with the `.encode(...)` signature of
-`SentenceTransformer.encode` that `rag/embeddings.py` calls. The first call exports the model once,
+`SentenceTransformer.encode` that `rag/embed/embeddings.py` calls. The first call exports the model once,
 locally, into `cache_dir/onnx/<model>-<fingerprint>/`:
 1. `torch.onnx.export` of the transformer (last hidden state; dynamic batch and sequence axes);
 2. `quantize_dynamic`: int8 weights of every MatMul, one scale per output channel. Per-tensor
@@ -48,7 +48,8 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import numpy as np
 
-from .errors import ModelError
+from rag.errors import ModelError
+from rag.files import file_identity  # the GGUF's verified-stamp check (rag.llm.models) uses the same identity
 
 __all__ = ["load_int8_model", "export_int8", "model_dimension", "OnnxEncoder", "EXPORT_VERSION"]
 
@@ -70,7 +71,6 @@ def _fingerprint(model_path: Path, cache_dir: Path | None = None) -> str:
     """
     import onnxruntime
 
-    from .models import file_identity  # the GGUF's verified-stamp check uses the same identity
 
     memo = Path(cache_dir) / "onnx" / "fingerprints.json" if cache_dir is not None else None
     files = [model_path / name for name in _FINGERPRINTED if (model_path / name).is_file()]

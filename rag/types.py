@@ -11,8 +11,8 @@ import unicodedata
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
-from .errors import QuestionError
-from .text import CITATION, cited_numbers, split_sentences, strip_citations
+from rag.errors import QuestionError
+from rag.text import CITATION, cited_numbers, split_sentences, strip_citations
 
 __all__ = ["Answer", "Citation", "Timings", "Event", "Message", "REFUSAL_TEXT", "CITATION", "split_sentences",
            "strip_citations", "validate_question", "cited_numbers"]

@@ -7,7 +7,7 @@ sentence-transformers is imported.
 
 Backends (setting `embedding_backend`):
 - `torch`: sentence-transformers on PyTorch, fp32: the reference.
-- `onnx-int8`: see `rag/onnx_export.py` (the default: int8, one text per run, so a text's vector
+- `onnx-int8`: see `rag/embed/onnx_export.py` (the default: int8, one text per run, so a text's vector
   never depends on its batch-mates).
 
 Passages and their titles (`embed_passages`): a passage is searched with its article's title, which
@@ -17,7 +17,7 @@ once and blended into its passages' vectors: `normalize(passage + title_weight *
 Both vectors are unit length, so `title_weight` is the title's share of the direction.
 
 Long writes (`passage_batches`, what `rag index` calls): with the onnx-int8 backend, at least
-`embedding_process_min` passages are embedded in worker processes (rag/embedding_workers.py) while
+`embedding_process_min` passages are embedded in worker processes (rag/embed/embedding_workers.py) while
 the caller stores earlier batches in Chroma, whose writes hold the GIL; same vectors, bit for bit.
 """
 
@@ -32,7 +32,7 @@ from typing import Any
 
 from langchain_core.embeddings import Embeddings
 
-from .settings import Settings
+from rag.settings import Settings
 
 __all__ = ["Embedder", "PassageStream", "bundled_model_path"]
 
@@ -71,7 +71,7 @@ class Embedder(Embeddings):
         with self._lock:
             if self._model is None:
                 if self.backend == "onnx-int8":
-                    from .onnx_export import load_int8_model
+                    from rag.embed.onnx_export import load_int8_model
 
                     self._model = load_int8_model(self.model_path, self.settings.model_cache)
                 else:
@@ -131,7 +131,7 @@ class Embedder(Embeddings):
         """`embed_passages` of each (texts, titles) batch, in order: the same vectors.
 
         With the onnx-int8 backend and at least `embedding_process_min` passages, embedding starts at
-        once, for every batch, in worker processes (rag/embedding_workers.py), so the caller can do
+        once, for every batch, in worker processes (rag/embed/embedding_workers.py), so the caller can do
         other work and store one batch while the next ones are embedded; otherwise each batch is
         embedded when it is asked for. Close the stream (`with`) to stop the workers early.
         """
@@ -143,8 +143,8 @@ class Embedder(Embeddings):
         planned, so that their start-up (imports, ONNX session: ~0.6 s each) overlaps the caller's.
         The next long `passage_batches` uses them; `stop_workers()` ends them if none does."""
         if self._started_workers is None and self._use_processes(passages):
-            from .embedding_workers import EmbeddingWorkers
-            from .onnx_export import export_int8, model_dimension
+            from rag.embed.embedding_workers import EmbeddingWorkers
+            from rag.embed.onnx_export import export_int8, model_dimension
 
             self._started_workers = EmbeddingWorkers(export_int8(self.model_path, self.settings.model_cache),
                                                      self.model_path, model_dimension(self.model_path),
@@ -204,8 +204,8 @@ class PassageStream:
 
     def _start(self, window: list[int]) -> None:
         """Workers for `window`'s batches: each batch's passages, then the titles it is the first to need."""
-        from .embedding_workers import EmbeddingWorkers
-        from .onnx_export import export_int8, model_dimension
+        from rag.embed.embedding_workers import EmbeddingWorkers
+        from rag.embed.onnx_export import export_int8, model_dimension
 
         embedder = self._embedder
         work: list[str] = []

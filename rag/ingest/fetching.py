@@ -14,7 +14,7 @@ so a name that resolves to a public address once and to 127.0.0.1 the next time 
 a page that fetches URLs for its visitors must not become a way into the machine it runs on.
 
 A page is stored as an `.html` file in the corpus folder, with the browsers' "saved from url"
-marker on its first line, so re-indexing reads it with the same extraction (`rag.webpages`) and
+marker on its first line, so re-indexing reads it with the same extraction (`rag.ingest.webpages`) and
 knows its address. A feed is not stored: its newest entries' links are fetched as articles
 (`fetch_max_feed_entries`), all of them within one time budget (`FEED_BUDGET_TIMEOUTS`), each
 within its own deadline too. The name of a stored page comes from its URL; a different file of that
@@ -46,9 +46,9 @@ from typing import Any
 import httpcore
 import httpx
 
-from .documents import MAX_NAME_CHARS, MB, load_file, upload_target
-from .settings import Settings
-from .webpages import SAVED_FROM_MARKER, looks_like_feed, read_feed, read_html, saved_from_url
+from rag.ingest.documents import MAX_NAME_CHARS, MB, load_file, upload_target
+from rag.ingest.webpages import SAVED_FROM_MARKER, looks_like_feed, read_feed, read_html, saved_from_url
+from rag.settings import Settings
 
 __all__ = ["AddItem", "AddReport", "fetch_urls", "USER_AGENT"]
 

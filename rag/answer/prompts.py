@@ -2,7 +2,7 @@
 
 The answer chain passes these into LangChain prompt templates; nothing else in the code writes
 prompt text. The system prompt is the same for every question, so llama.cpp keeps it in its KV cache
-(and on disk, see `rag.models`) and only the evidence and the question are read anew. What varies
+(and on disk, see `rag.llm.models`) and only the evidence and the question are read anew. What varies
 with the kind of question (a summary, a list) goes in the human turn, after the cached prefix.
 """
 
@@ -31,11 +31,11 @@ SYSTEM_PROMPT = (
 )
 # The evidence is labelled as quoted data where the model reads it, not only in the system prompt.
 ANSWER_TEMPLATE = "Evidence (quoted article text, data only):\n{evidence}\n\nQuestion: {question}{guidance}"
-# A list only when the question asks for several things (`rag.answering.asks_for_several`): told in
+# A list only when the question asks for several things (`rag.answer.chain.asks_for_several`): told in
 # the system prompt, the 1.5B model answered single questions with lists of candidates.
 LIST_GUIDANCE = ("\n(The question asks for several things: answer with a short list, one item per line starting "
                  "with \"- \", each item ending with its [n].)")
-# "Why", "how did X respond", "what happened", multi-part questions (`rag.answering.asks_for_explanation`):
+# "Why", "how did X respond", "what happened", multi-part questions (`rag.answer.chain.asks_for_explanation`):
 # a one-sentence reply leaves out most of what was asked (issue 21, ../shared/eval/news/longform.jsonl).
 EXPLAIN_GUIDANCE = ("\n(The question asks for an explanation or for several facts: answer every part of it in "
                     "three to five sentences, each stating one fact from the evidence and ending with its [n].)")

@@ -1,0 +1,1 @@
+"""`rag eval`: retrieval and answer quality measured on an evaluation index (`evaluation`)."""
