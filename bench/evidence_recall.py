@@ -6,7 +6,7 @@ Usage: python -m bench.evidence_recall --corpus CORPUS --questions questions.jso
 For every answerable question it runs the assistant's own chain up to the prompt: its public steps
 `plan` (filters from the question and its `as_of`) and `gather` (hybrid retrieval, the relevance gate,
 sentence selection), with no model call (LangChain's fake chat model stands in for the LLM), and
-counts whether an accepted answer (SQuAD normalisation, `contains_answer`) occurs in
+counts (for rows with `nuggets`, the long-form questions: the mean share of key facts stated) whether an accepted answer (SQuAD normalisation, `contains_answer`) occurs in
 - `in_passages`: the retrieved passages (what retrieval can give at all), and
 - `in_evidence`: the selected sentences the model is shown (what the model can answer from).
 An answer's accuracy cannot exceed `in_evidence`; the gap between the two is the evidence selection's,
@@ -29,7 +29,7 @@ from langchain_core.language_models.fake_chat_models import FakeListChatModel
 from rag.answer.chain import AnswerChain
 from rag.answer.evidence import EVIDENCE_WINDOW, select_evidence
 from rag.assistant import Assistant
-from rag.eval.evaluation import contains_answer, eval_settings, load_questions, select_rows
+from rag.eval.evaluation import contains_answer, eval_settings, load_questions, nugget_share, select_rows
 from rag.settings import Settings
 
 from .cpuinfo import describe as cpu_summary
@@ -49,18 +49,30 @@ def evidence_recall(corpus: str, questions: str, *, every: int = 1, offset: int 
     rows = [r for r in select_rows(load_questions(questions), offset=offset, every=every, limit=limit)
             if not r.get("impossible")]
     in_passages = in_evidence = 0
+    nuggets_evidence: list[float] = []  # long-form rows: share of their key facts the evidence states
+    nuggets_passages: list[float] = []
     chars: list[int] = []
     missed: list[str] = []  # ids of questions whose evidence holds no accepted answer
     for row in rows:
         gathered = chain.gather(chain.plan(row["question"], as_of=row.get("as_of") if use_as_of else None))
         evidence = gathered.evidence_text  # exactly as the prompt carries it ("" when the model is not asked)
         chars.append(len(evidence))
+        passages = "\n".join(p.text for p in gathered.answer.passages)
+        if row.get("nuggets"):
+            nuggets_evidence.append(nugget_share(evidence, row["nuggets"]))
+            nuggets_passages.append(nugget_share(passages, row["nuggets"]))
+            continue
         hit = contains_answer(evidence, row["answers"])
         in_evidence += hit
         if not hit:
             missed.append(str(row["id"]))
-        in_passages += contains_answer("\n".join(p.text for p in gathered.answer.passages), row["answers"])
-    n = len(rows)
+        in_passages += contains_answer(passages, row["answers"])
+    n = len(rows) - len(nuggets_evidence)
+    if nuggets_evidence:
+        return {"cpu": cpu_summary(), "answerable": len(nuggets_evidence),
+                "nuggets_in_passages": round(sum(nuggets_passages) / len(nuggets_passages), 3),
+                "nuggets_in_evidence": round(sum(nuggets_evidence) / len(nuggets_evidence), 3),
+                "mean_evidence_chars": round(sum(chars) / len(chars), 1), "top_k": settings.top_k}
     return {"cpu": cpu_summary(), "answerable": n, "in_passages": in_passages, "in_evidence": in_evidence,
             "in_passages_share": round(in_passages / n, 3) if n else None,
             "in_evidence_share": round(in_evidence / n, 3) if n else None,
