@@ -179,6 +179,14 @@ class Settings(BaseSettings):
     # --- for tuning studies ---
     tuning: Tuning = Field(default_factory=Tuning, description="Knobs no user needs to turn (fusion constants, batch sizes, HNSW effort, thresholds of the checks).")
 
+    def __init__(self, **values: Any) -> None:
+        # `Settings(rrf_k=30)` would otherwise be ignored like any unknown name, and measured as the default.
+        misplaced = sorted(set(values) & set(Tuning.model_fields))
+        if misplaced:
+            raise TypeError(f"{', '.join(misplaced)}: tuning settings; pass them as settings.tuned({misplaced[0]}=...) "
+                            f"or Settings(tuning=Tuning({misplaced[0]}=...)).")
+        super().__init__(**values)
+
     @model_validator(mode="after")
     def _warn_of_moved_variables(self) -> Settings:
         # These were top-level settings before; a variable still set under its old name is not read.

@@ -52,3 +52,8 @@ def test_tuned_copies_change_only_the_named_knobs_and_are_validated() -> None:
         base.tuned(rrf_k=0)
     with pytest.raises(ValidationError):
         base.tuned(rrf_kk=30)  # a misspelt knob is not silently its default
+
+
+def test_a_tuning_knob_passed_at_the_top_level_is_refused_not_ignored() -> None:
+    with pytest.raises(TypeError, match=r"settings\.tuned\(rrf_k=\.\.\.\)"):
+        Settings(rrf_k=30)
