@@ -12,7 +12,7 @@ so that both see the same background load:
   with its own `[n] "title" (outlet, date)` line and triple-quote fences, instead of one header per
   article), to measure what the shorter format gains in the same run;
 - `header per block, repacked weights (before)`: that, on a second copy of the model loaded with
-  llama.cpp's weight repacking (`RAG_LLM_REPACK=1`, the default before it was measured slower here):
+  llama.cpp's weight repacking (`RAG_TUNING__LLM_REPACK=1`, the default before it was measured slower here):
   the chain as it was before both changes.
 
 The models are warm (loaded and asked once before timing), as in a running server; the system prompt
@@ -83,7 +83,7 @@ def _chains(assistant: Any) -> dict[str, Any]:
                            tuned.model_name, lock=tuned.llm_lock)  # one llama.cpp context: one generation at a time
     from rag.llm.models import make_chat_model
 
-    repacked = make_chat_model(assistant.settings.model_copy(update={"llm_repack": True}))
+    repacked = make_chat_model(assistant.settings.tuned(llm_repack=True))
     return {"whole passages": baseline,
             "header per block, repacked weights (before)": _header_per_block_chain(tuned, repacked),
             "header per block": _header_per_block_chain(tuned), "selected sentences (default)": tuned}

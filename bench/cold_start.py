@@ -81,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, default=None)
     parser.add_argument("--variant", action="append", default=[], metavar="KEY=VALUE",
                         help="also run the current tree with this environment variable set (a third column), "
-                             "e.g. RAG_LLM_REPACK=1; repeat for several variables in that one variant")
+                             "e.g. RAG_TUNING__LLM_REPACK=1; repeat for several variables in that one variant")
     args = parser.parse_args(argv)
     variant_env = dict(v.split("=", 1) for v in args.variant)
     questions = [json.loads(line)["question"] for line in SEED.read_text(encoding="utf-8").splitlines() if line.strip()]

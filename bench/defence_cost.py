@@ -42,7 +42,7 @@ def main(argv: list[str] | None = None) -> int:
         Assistant(Settings(data_dir=Path(tmp) / "warm")).embedder.embed_query("warm up")  # export/load once
         times: dict[str, list[float]] = {name: [] for name in VARIANTS}
         for i, name in enumerate(["defences off", "defences on", "defences on", "defences off"]):
-            settings = Settings(data_dir=Path(tmp) / f"run{i}", **VARIANTS[name])
+            settings = Settings(data_dir=Path(tmp) / f"run{i}").tuned(**VARIANTS[name])
             t0 = time.perf_counter()
             Assistant(settings).index(corpus)
             times[name].append(time.perf_counter() - t0)

@@ -118,7 +118,7 @@ def run(config: dict[str, int], rows: list[dict[str, Any]], queries: list[str], 
     from rag.settings import Settings
 
     with tempfile.TemporaryDirectory(prefix="dense-recall-") as tmp:
-        settings = Settings(data_dir=Path(tmp) / "data", **config)
+        settings = Settings(data_dir=Path(tmp) / "data").tuned(**config)
         index = Index(settings, embedder)  # type: ignore[arg-type]
         folder = Path(tmp) / "corpus"
         folder.mkdir()
@@ -165,7 +165,7 @@ def main(argv: list[str] | None = None) -> int:
     rows = [json.loads(line) for line in (SCIFACT / "corpus.jsonl").read_text().splitlines()[:args.docs]]
     queries = [json.loads(line)["text"] for line in (SCIFACT / "queries.jsonl").read_text().splitlines()[:args.queries]]
     embedder = CachingEmbedder(Embedder(Settings()))
-    ours = Settings()
+    ours = Settings().tuning
     configs = {"chroma defaults": CHROMA_DEFAULTS,
                "project settings": {"hnsw_search_ef": ours.hnsw_search_ef,
                                     "hnsw_construction_ef": ours.hnsw_construction_ef, "hnsw_m": ours.hnsw_m}}

@@ -40,7 +40,7 @@ def _base_passages(base: int) -> tuple[list[tuple[str, str, str]], np.ndarray, f
 
     settings = Settings()
     chunks = [c for d in load_corpus(SCIFACT / "corpus.jsonl") for c in chunk_document(
-        d, settings.chunk_size, settings.chunk_overlap)][:base]
+        d, settings.chunk_size, settings.tuning.chunk_overlap)][:base]
     embedder = Embedder(settings)
     embedder.embed_query("warm up")
     t0 = time.perf_counter()

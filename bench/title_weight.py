@@ -6,7 +6,7 @@ Usage (under the team lock; it embeds ~16,000 texts):
 
 Compares, on the first `--docs` abstracts and the queries judged on them, the dense side as it was
 ("title\\ntext" embedded for every passage) with `normalize(text + w * title)` for each weight w,
-which is what `Embedder.embed_passages` computes with `RAG_TITLE_WEIGHT=w`. The vectors are computed
+which is what `Embedder.embed_passages` computes with `RAG_TUNING__TITLE_WEIGHT=w`. The vectors are computed
 once per kind (texts, distinct titles, "title\\ntext") and blended in numpy; hybrid scores use the
 shipped reciprocal-rank fusion with BM25 over "title\\ntext" (`bench.retrieval_quality.score`).
 Prints embedding seconds and nDCG@10 (hybrid and dense only), with the CPU's flags.
@@ -43,7 +43,7 @@ def main(argv: list[str] | None = None) -> int:
     have = {d.doc_id for d in docs}
     queries = load_queries(SCIFACT / "queries.jsonl")
     qrels = {q: r for q, r in load_qrels(SCIFACT / "qrels.tsv").items() if q in queries and set(r) <= have}
-    chunks = [c for d in docs for c in chunk_document(d, settings.chunk_size, settings.chunk_overlap)]
+    chunks = [c for d in docs for c in chunk_document(d, settings.chunk_size, settings.tuning.chunk_overlap)]
     print(f"CPU: {describe()}")
     print(f"{len(docs)} abstracts, {len(chunks)} passages, {len(qrels)} judged queries, backend {args.backend}")
     embedder = Embedder(settings)

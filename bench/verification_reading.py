@@ -10,7 +10,7 @@ against (the recorded per-block similarities are compared, and the figures say h
 A sentence is supported when some block passes both checks, as in `VerificationPolicy.verify` (a
 sentence that fails its citation is tried against every other block). Two readings are compared:
 - `alone`: the sentence alone; a fragment of under 6 words after its question (the rule before);
-- `with question`: every sentence after its question (`RAG_VERIFY_WITH_QUESTION`, the default).
+- `with question`: every sentence after its question (`RAG_TUNING__VERIFY_WITH_QUESTION`, the default).
 Sentences are labelled by their question: `right` (answerable, contains an accepted answer),
 `unanswerable` (the question cannot be answered from the corpus: any claim is wrong), `other`
 (answerable, no accepted answer in the sentence: a wrong entity or a supporting sentence). The
@@ -83,7 +83,7 @@ def main(argv: list[str] | None = None) -> int:
             cache.update(zip(new, np.asarray(embedder.embed_documents(new), dtype=np.float32)))
         return np.stack([cache[t] for t in texts])
 
-    threshold = Settings().min_support_similarity
+    threshold = Settings().tuning.min_support_similarity
     sentences, seen, matched, compared = [], set(), 0, 0
     for path in args.results:
         for line in Path(path).read_text(encoding="utf-8").splitlines():

@@ -22,7 +22,7 @@ from .errors import *  # noqa: F403 - the error tree is part of the public API
 if TYPE_CHECKING:
     from .assistant import Assistant
     from .index import FileReport, IndexReport
-    from .settings import Settings
+    from .settings import Settings, Tuning
     from .types import REFUSAL_TEXT, Answer, Citation, Event, Timings
 
 # public name -> the module (inside `rag`) that defines it
@@ -36,6 +36,7 @@ _LAZY: dict[str, str] = {
     "IndexReport": "index",
     "FileReport": "index",
     "Settings": "settings",
+    "Tuning": "settings",
 }
 
 __all__ = [
@@ -47,6 +48,7 @@ __all__ = [
     "IndexReport",
     "FileReport",
     "Settings",
+    "Tuning",
     "REFUSAL_TEXT",
     *_errors.__all__,
 ]

@@ -100,7 +100,7 @@ class Assistant:
         question = validate_question(question, self.settings.max_question_chars)
         if not self.store.exists():
             raise IndexMissingError(f"No index yet in {self.store.location}. Run `rag index corpus/` (or `make run`) first.")
-        if self._llm is None and self.settings.llm_background_load and self.settings.llm_backend == "local":
+        if self._llm is None and self.settings.tuning.llm_background_load and self.settings.llm_backend == "local":
             self._load_llm_while_searching(question)
         yield from self.chain.stream(question, history, since=since, until=until, outlets=outlets, as_of=as_of)
 

@@ -82,7 +82,7 @@ def cmd_index(args: argparse.Namespace) -> int:
 def cmd_ask(args: argparse.Namespace) -> int:
     settings = _settings()
     loading = None
-    if settings.llm_background_load:
+    if settings.tuning.llm_background_load:
         # The model loads (in C, without the GIL) while the imports below run (rag/llm/llamacpp_load.py).
         from rag.llm.models import start_local_model
 

@@ -51,8 +51,8 @@ def test_the_first_question_loads_the_model_in_a_thread_and_is_answered(seed_ind
 
 def test_without_background_loading_the_model_loads_in_the_callers_thread(seed_index_dir: Path, tmp_path: Path,
                                                                           loaded_in: list[str]) -> None:
-    assistant = Assistant(Settings(data_dir=seed_index_dir, llm_model=str(tmp_path / "missing.gguf"),
-                                   llm_background_load=False))
+    assistant = Assistant(Settings(data_dir=seed_index_dir, llm_model=str(tmp_path / "missing.gguf"))
+                          .tuned(llm_background_load=False))
     with pytest.raises(ModelError):
         assistant.ask("What did Fico claim to have seen?")
     assert loaded_in == [threading.current_thread().name]

@@ -96,7 +96,7 @@ def test_ask_prints_no_escape_sequence_from_articles_or_the_model(tmp_path: Path
     data_dir = tmp_path / "data"
     assert _run("index", str(_hostile_corpus(tmp_path)), "--quiet", data_dir=data_dir).returncode == 0
     monkeypatch.setenv("RAG_DATA_DIR", str(data_dir))
-    monkeypatch.setenv("RAG_LLM_BACKGROUND_LOAD", "false")
+    monkeypatch.setenv("RAG_TUNING__LLM_BACKGROUND_LOAD", "false")
     reply = f"The Starliner capsule splashed down off Florida {LINK} \x1b[2J\x1b]0;pwned\x07 [1]."
 
     class ScriptedAssistant(rag.assistant.Assistant):

@@ -65,7 +65,8 @@ def _groups(index: Index) -> dict[str, str]:
 # ---------------------------------------------------------------- grouping, no model
 def test_copies_with_small_edits_share_a_group_and_other_stories_do_not() -> None:
     texts = {name: text for name, (_, _, text) in {**COPIES, **OTHERS}.items()}
-    groups = group_articles({d: signature(t) for d, t in texts.items()}, threshold=Settings().near_duplicate_threshold)
+    groups = group_articles({d: signature(t) for d, t in texts.items()},
+                            threshold=Settings().tuning.near_duplicate_threshold)
     assert groups["ap-juice.md"] == groups["cnn-juice.md"] == groups["usa-juice.md"] == "ap-juice.md"
     assert {groups[d] for d in OTHERS} == set(OTHERS)
 

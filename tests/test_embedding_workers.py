@@ -31,8 +31,8 @@ def _batches(sentences: list[str]) -> list[tuple[list[str], list[str]]]:
 
 
 def test_worker_processes_give_the_in_process_vectors_bit_for_bit() -> None:
-    in_process = Embedder(Settings(embedding_process_min=0))
-    in_workers = Embedder(Settings(embedding_process_min=1))
+    in_process = Embedder(Settings().tuned(embedding_process_min=0))
+    in_workers = Embedder(Settings().tuned(embedding_process_min=1))
     batches = _batches(_sentences())
     with in_workers.passage_batches(batches) as stream:
         assert stream._workers is not None, "this write should have gone to worker processes"
@@ -48,10 +48,10 @@ def test_worker_processes_give_the_in_process_vectors_bit_for_bit() -> None:
 
 def test_small_writes_and_the_torch_backend_embed_in_process() -> None:
     batches = _batches(_sentences()[:30])
-    with Embedder(Settings(embedding_process_min=1000)).passage_batches(batches) as stream:
+    with Embedder(Settings().tuned(embedding_process_min=1000)).passage_batches(batches) as stream:
         assert stream._workers is None
         assert len(list(stream)) == len(batches)
-    with Embedder(Settings(embedding_backend="torch", embedding_process_min=1)).passage_batches(batches) as stream:
+    with Embedder(Settings(embedding_backend="torch").tuned(embedding_process_min=1)).passage_batches(batches) as stream:
         assert stream._workers is None
 
 
@@ -60,7 +60,7 @@ def test_windows_of_worker_processes_follow_each_other(monkeypatch: pytest.Monke
 
     monkeypatch.setattr(rag.embed.embeddings, "_WINDOW_TEXTS", 40)  # three sets of workers for 120 passages
     batches = _batches(_sentences())
-    with Embedder(Settings(embedding_process_min=1)).passage_batches(batches) as stream:
+    with Embedder(Settings().tuned(embedding_process_min=1)).passage_batches(batches) as stream:
         from_workers = [np.asarray(v) for v in stream]
     expected = [np.asarray(Embedder(Settings()).embed_passages(texts, titles)) for texts, titles in batches]
     for got, want in zip(from_workers, expected):
@@ -88,7 +88,7 @@ def test_an_index_written_through_workers_equals_one_written_in_process(tmp_path
                               for i, chunk in enumerate(np.array_split(_sentences(), 12))))
     stores = {}
     for name, minimum in (("workers", 1), ("in-process", 0)):
-        settings = Settings(data_dir=tmp_path / name, embedding_process_min=minimum, index_batch_size=16)
+        settings = Settings(data_dir=tmp_path / name).tuned(embedding_process_min=minimum, index_batch_size=16)
         index = Index(settings)
         report = index.update(corpus)
         col = index.collection()
@@ -105,7 +105,7 @@ def test_an_index_written_through_workers_equals_one_written_in_process(tmp_path
 
 
 def test_workers_started_ahead_serve_the_first_long_write_and_unused_ones_are_stopped(tmp_path: Path) -> None:
-    embedder = Embedder(Settings(embedding_process_min=1))
+    embedder = Embedder(Settings().tuned(embedding_process_min=1))
     embedder.start_workers(100)
     started = embedder._started_workers
     assert started is not None and all(p.poll() is None for p in started._procs)
@@ -122,7 +122,7 @@ def test_workers_started_ahead_serve_the_first_long_write_and_unused_ones_are_st
     # an index that exists already (BM25 on disk) is not expected to re-embed: nothing starts ahead
     corpus = tmp_path / "c.txt"
     corpus.write_text("The harbour reopened on Monday. " * 50)
-    index = Index(Settings(data_dir=tmp_path / "d", embedding_process_min=1))
+    index = Index(Settings(data_dir=tmp_path / "d").tuned(embedding_process_min=1))
     loaded = load_corpus(corpus)
     assert index._expected_passages(loaded, rebuild=False) > 0
     index.update(corpus)

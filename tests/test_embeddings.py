@@ -107,7 +107,7 @@ def test_passage_vectors_blend_each_title_embedded_once(torch_and_onnx: tuple[Em
     vectors = np.asarray(fast.embed_passages(texts, titles))
     assert sorted(t for batch in encoded for t in batch if t in titles) == sorted(set(titles)), \
         "each distinct title is embedded once, not with every passage"
-    w = fast.settings.title_weight
+    w = fast.settings.tuning.title_weight
     p, t = np.asarray(fast.embed_documents(texts)), np.asarray(fast.embed_documents(titles))
     expected = (p + w * t) / np.linalg.norm(p + w * t, axis=1, keepdims=True)
     assert np.abs(vectors - expected).max() <= BATCH_TOLERANCE
@@ -117,7 +117,7 @@ def test_passage_vectors_blend_each_title_embedded_once(torch_and_onnx: tuple[Em
 
 
 def test_passages_without_titles_or_with_weight_zero_are_their_plain_vectors() -> None:
-    embedder = Embedder(Settings(embedding_backend="onnx-int8", title_weight=0.0))
+    embedder = Embedder(Settings(embedding_backend="onnx-int8").tuned(title_weight=0.0))
     texts = ["Umerov asked for ammunition.", "French instructors may arrive."]
     plain = np.asarray(embedder.embed_documents(texts))
     assert np.abs(np.asarray(embedder.embed_passages(texts, ["A title", "Another"])) - plain).max() <= BATCH_TOLERANCE

@@ -447,9 +447,9 @@ def test_the_eval_index_key_follows_the_corpus_and_the_settings_that_shape_an_in
     assert key == eval_index_key(corpus, base.model_copy(update={"top_k": 8, "llm_max_tokens": 300}))
     assert key != eval_index_key(corpus, base.model_copy(update={"chunk_size": 800}))
     assert key != eval_index_key(corpus, base.model_copy(update={"embedding_backend": "torch"}))
-    assert key != eval_index_key(corpus, base.model_copy(update={"title_weight": 0.0}))
-    assert key != eval_index_key(corpus, base.model_copy(update={"near_duplicate_threshold": 0.9}))
-    assert key == eval_index_key(corpus, base.model_copy(update={"hnsw_search_ef": 50}))  # changeable later
+    assert key != eval_index_key(corpus, base.tuned(title_weight=0.0))
+    assert key != eval_index_key(corpus, base.tuned(near_duplicate_threshold=0.9))
+    assert key == eval_index_key(corpus, base.tuned(hnsw_search_ef=50))  # changeable later
     assert key != eval_index_key(tmp_path / "other.jsonl", base)
     assert key.startswith(f"{tmp_path.name}-news.jsonl-")
 

@@ -173,13 +173,13 @@ def test_one_document_cannot_flood_the_dense_candidates(corpus: Path) -> None:
     Index(Settings()).update(corpus)
 
     def dense_ids(cap: int) -> list[str]:
-        settings = Settings(retrieval_mode="dense", candidates_per_story=cap)
+        settings = Settings(retrieval_mode="dense").tuned(candidates_per_story=cap)
         docs = HybridRetriever(index=Index(settings), settings=settings, k=12).search(
             "What did Umerov request?", depth=12, per_story=12)
         return [d.page_content for d in docs]
 
     assert not any(ANSWER in text for text in dense_ids(cap=1000))  # the flood fills all 12 places...
-    assert any(ANSWER in text for text in dense_ids(cap=Settings().candidates_per_story))  # ...unless capped
+    assert any(ANSWER in text for text in dense_ids(cap=Settings().tuning.candidates_per_story))  # ...unless capped
 
 
 def test_an_unchanged_run_loads_no_model_and_does_not_rebuild_bm25(corpus: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -205,7 +205,7 @@ def test_the_collection_is_created_with_the_hnsw_settings(assistant: Assistant, 
     hnsw = assistant.store.collection().configuration["hnsw"]
     s = Settings()
     assert (hnsw["space"], hnsw["ef_search"], hnsw["ef_construction"], hnsw["max_neighbors"]) == (
-        "cosine", s.hnsw_search_ef, s.hnsw_construction_ef, s.hnsw_m)
+        "cosine", s.tuning.hnsw_search_ef, s.tuning.hnsw_construction_ef, s.tuning.hnsw_m)
 
 
 def test_an_articles_text_is_rebuilt_from_its_passages(tmp_path) -> None:

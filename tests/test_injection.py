@@ -182,7 +182,7 @@ def test_an_answer_repeating_an_italian_instruction_is_refused_by_verification(e
     block = EvidenceBlock(1, Citation(n=1, doc_id="pwned.md", title=case["title"], source="pwned.md", start=0,
                                       end=len(text), text=text, score=0.1), spans,
                           embed([text[s:e] for s, e in spans]), chosen=list(range(len(spans))))
-    policy = VerificationPolicy(embed, min_support_similarity=Settings().min_support_similarity)
+    policy = VerificationPolicy(embed, min_support_similarity=Settings().tuning.min_support_similarity)
     assert policy.verify("PWNED [1].", Evidence([block]), "What did Umerov request?").text == ""
     kept = policy.verify("Umerov asked for more weapons and ammunition [1].", Evidence([block]), "What did Umerov request?")
     assert kept.text.startswith("Umerov asked for more weapons")

@@ -1,7 +1,7 @@
 """Crash safety and one-writer-at-a-time, with real processes: `rag index` killed with SIGKILL.
 
 The corpus is a slice of SciFact (real abstracts, several passages each) split over a few JSONL
-files; `RAG_INDEX_BATCH_SIZE` is small so that a run has several progress steps to be killed at.
+files; `RAG_TUNING__INDEX_BATCH_SIZE` is small so that a run has several progress steps to be killed at.
 After each kill the old index must still answer, and running `rag index` again must leave exactly
 what a clean build leaves: the same passages, no duplicates, nothing missing.
 """
@@ -95,7 +95,7 @@ class IndexRun:
     """`rag index` in a child process, its progress (done, total) parsed from the progress bar."""
 
     def __init__(self, data_dir: Path, corpus: Path, *extra: str, env: dict[str, str] | None = None) -> None:
-        env = {**os.environ, "RAG_DATA_DIR": str(data_dir), "RAG_INDEX_BATCH_SIZE": str(BATCH),
+        env = {**os.environ, "RAG_DATA_DIR": str(data_dir), "RAG_TUNING__INDEX_BATCH_SIZE": str(BATCH),
                "HF_HUB_OFFLINE": "1", **(env or {})}
         # Its own process group, as a command started from a terminal has: Ctrl-C signals the group.
         self.proc = subprocess.Popen([*RAG, "index", str(corpus), *extra], env=env, stdout=subprocess.PIPE,
@@ -252,7 +252,8 @@ def test_ctrl_c_during_rag_index_exits_quietly_and_loses_nothing(corpora: dict[s
     data_dir = tmp_path / "data"
     shutil.copytree(old_index, data_dir)
     # Embedding worker processes on (they are what printed tracebacks), passages being written.
-    run = IndexRun(data_dir, long_run_corpus, env={"RAG_EMBEDDING_PROCESS_MIN": "1", "RAG_INDEX_BATCH_SIZE": "2"})
+    run = IndexRun(data_dir, long_run_corpus,
+                   env={"RAG_TUNING__EMBEDDING_PROCESS_MIN": "1", "RAG_TUNING__INDEX_BATCH_SIZE": "2"})
     assert run.wait_for(BATCH), run.err[-500:]
     # Stopped first, so the interrupt lands mid-run: delivered the moment the group continues.
     os.killpg(run.proc.pid, signal.SIGSTOP)

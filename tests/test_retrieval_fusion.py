@@ -46,4 +46,4 @@ def test_the_one_relevant_article_fills_the_places_among_hundreds_of_distractors
 def test_a_flooding_story_still_leaves_room_for_other_articles(among_distractors: Assistant, tmp_path: Path) -> None:
     # Fusion sees whole lists now; the story limit on the fused ranking keeps one story to five places.
     found = among_distractors.search("What did Umerov request?", k=8)
-    assert sum(p.doc_id == SEED for p in found) <= Settings().candidates_per_story
+    assert sum(p.doc_id == SEED for p in found) <= Settings().tuning.candidates_per_story

@@ -111,8 +111,8 @@ ARTICLES = [
 
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
-    return Settings(data_dir=tmp_path / "data", corpus_dir=tmp_path / "srv" / "corpus", login_delay=0.2,
-                    login_delay_max=1.0)
+    return Settings(data_dir=tmp_path / "data", corpus_dir=tmp_path / "srv" / "corpus").tuned(
+        login_delay=0.2, login_delay_max=1.0)
 
 
 def _page(settings: Settings, **kwargs: Any) -> Any:
@@ -278,7 +278,7 @@ def test_conversation_exports_are_removed_when_the_app_closes(settings: Settings
 def test_gradio_cache_cleanup_is_on(settings: Settings):
     from ui.app import build_app
 
-    demo = build_app(FakeAssistant(settings), settings.model_copy(update={"upload_cache_hours": 2}))  # type: ignore[arg-type]
+    demo = build_app(FakeAssistant(settings), settings.tuned(upload_cache_hours=2))  # type: ignore[arg-type]
     assert demo.delete_cache == (3600, 7200)
     demo.close()
 
@@ -389,7 +389,7 @@ def test_repeated_failed_logins_are_slowed_on_the_served_page(settings: Settings
     from ui.app import build_app, launch
 
     secured = Settings(data_dir=settings.data_dir, corpus_dir=settings.corpus_dir, auth_user="reader",
-                       auth_password="right", login_delay=0.5, login_delay_max=5)
+                       auth_password="right").tuned(login_delay=0.5, login_delay_max=5)
     demo = build_app(FakeAssistant(secured), secured)  # type: ignore[arg-type]
     url = launch(demo, secured, port=free_port(), block=False, quiet=True)
     try:

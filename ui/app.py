@@ -17,7 +17,7 @@ traceback (`logging.exception`), and the question is never silently dropped.
 What visitors may see: no absolute server path (the corpus folder is shown by its name, messages
 have server paths replaced by their public names), no file the server wrote after it stops
 (conversation exports live in one temporary folder removed at exit and when the app is closed;
-Gradio's own cache of uploads and downloads is cleaned every hour, `settings.upload_cache_hours`).
+Gradio's own cache of uploads and downloads is cleaned every hour, `settings.tuning.upload_cache_hours`).
 """
 
 from __future__ import annotations
@@ -242,7 +242,7 @@ class ChatPage:
 
     def _prune_exports(self) -> None:
         """Exports older than Gradio's cache age go now (Gradio has served its own copy by then)."""
-        cutoff = time.time() - self.settings.upload_cache_hours * 3600
+        cutoff = time.time() - self.settings.tuning.upload_cache_hours * 3600
         for old in self.export_dir.glob("conversation-*.md"):
             try:
                 if old.stat().st_mtime < cutoff:
@@ -400,7 +400,7 @@ def build_app(assistant: Assistant, settings: Settings | None = None) -> gr.Bloc
     settings = settings or assistant.settings
     page = ChatPage(assistant, settings)
     limit = _concurrency(settings)
-    age = int(settings.upload_cache_hours * 3600)
+    age = int(settings.tuning.upload_cache_hours * 3600)
 
     with gr.Blocks(title="Ask the news", delete_cache=(min(3600, age), age)) as demo:
         turns = gr.State([])
@@ -526,7 +526,7 @@ def _auth(settings: Settings) -> Any:
         raise RagError("Login needs both RAG_AUTH_USER and RAG_AUTH_PASSWORD (or neither, for no login).")
     if not (user and password):
         return None
-    return LoginThrottle(user, password, base=settings.login_delay, cap=settings.login_delay_max).check
+    return LoginThrottle(user, password, base=settings.tuning.login_delay, cap=settings.tuning.login_delay_max).check
 
 
 def launch(demo: gr.Blocks, settings: Settings, host: str | None = None, port: int | None = None, *,

@@ -466,14 +466,15 @@ class AnswerChain:
             return Gathered(plan, answer, refusal="no_articles" if answer.filters else "irrelevant")
         question_vec = self._embed([question])[0]
         best = max(p.similarity for p in passages)
-        if best < self.settings.min_relevance:
-            answer.notes.append(f"best passage similarity {best:.2f} is below {self.settings.min_relevance}")
+        if best < self.settings.tuning.min_relevance:
+            answer.notes.append(f"best passage similarity {best:.2f} is below {self.settings.tuning.min_relevance}")
             answer.timings.retrieval_ms = round((time.perf_counter() - t_retrieval) * 1000, 1)
             return Gathered(plan, answer, refusal="irrelevant")
         guidance = guidance_for(question)
-        budget = self.settings.explain_evidence_chars if guidance == EXPLAIN_GUIDANCE else self.settings.evidence_chars
+        budget = (self.settings.tuning.explain_evidence_chars if guidance == EXPLAIN_GUIDANCE
+                  else self.settings.evidence_chars)
         evidence = self.select(question, question_vec, passages, self._embed, budget_chars=budget,
-                               lexical_weight=self.settings.evidence_lexical_weight)
+                               lexical_weight=self.settings.tuning.evidence_lexical_weight)
         answer.timings.retrieval_ms = round((time.perf_counter() - t_retrieval) * 1000, 1)
         return self._ready(plan, answer, evidence, guidance)
 
@@ -488,7 +489,7 @@ class AnswerChain:
             doc_id = articles[0]["doc_id"]
         elif topic and content_stems(topic):
             found = self._search(question, self.settings.top_k, filters)
-            close = [p for p in found if p.similarity >= self.settings.min_relevance]
+            close = [p for p in found if p.similarity >= self.settings.tuning.min_relevance]
             for candidate in dict.fromkeys(p.doc_id for p in close):
                 passages = self._article_passages(candidate)
                 text = " ".join([passages[0].title if passages else "", *(p.text for p in passages)])
@@ -508,7 +509,7 @@ class AnswerChain:
             return Gathered(plan, answer, reply=text)
         passages = self._article_passages(doc_id)
         answer.passages = passages
-        evidence = lead_evidence(passages, self._embed, budget_chars=self.settings.summary_chars)
+        evidence = lead_evidence(passages, self._embed, budget_chars=self.settings.tuning.summary_chars)
         answer.timings.retrieval_ms = round((time.perf_counter() - t_retrieval) * 1000, 1)
         return self._ready(plan, answer, evidence, SUMMARY_GUIDANCE)
 
@@ -543,7 +544,7 @@ class AnswerChain:
             found = self._search(question, self.settings.top_k * 3, filters)
             order = []
             for p in found:
-                if p.doc_id not in [d for d, _ in order] and p.similarity >= self.settings.min_relevance:
+                if p.doc_id not in [d for d, _ in order] and p.similarity >= self.settings.tuning.min_relevance:
                     order.append((p.doc_id, p.date))
             picked = sorted(order, key=lambda x: x[1] or "", reverse=True)[:limit]
             doc_ids = [d for d, _ in picked]

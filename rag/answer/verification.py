@@ -324,8 +324,8 @@ class VerificationPolicy:
 
     @classmethod
     def from_settings(cls, settings: Any, embed: Any) -> VerificationPolicy:
-        return cls(embed, min_support_similarity=settings.min_support_similarity,
-                   check_names=settings.verify_names, with_question=settings.verify_with_question)
+        return cls(embed, min_support_similarity=settings.tuning.min_support_similarity,
+                   check_names=settings.verify_names, with_question=settings.tuning.verify_with_question)
 
     def support_similarity(self, vector: np.ndarray, block: EvidenceBlock) -> tuple[float, list[int]]:
         """Best cosine of the sentence to one sentence, or two adjacent sentences, of the block."""

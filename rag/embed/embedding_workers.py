@@ -112,7 +112,8 @@ class EmbeddingWorkers:
             if len(data) != size:
                 code = proc.wait()
                 raise ModelError(f"An embedding worker process stopped (exit code {code}) before finishing; "
-                                 "run `rag index` again, or set RAG_EMBEDDING_PROCESS_MIN=0 to embed in-process.")
+                                 "run `rag index` again, or set RAG_TUNING__EMBEDDING_PROCESS_MIN=0 "
+                                 "to embed in-process.")
             self._out[rows] = np.frombuffer(data, dtype=np.float32).reshape(-1, self._dimension)
             self._read_chunks += 1
             if self._read_chunks == len(self._procs) and self._work_file is not None:

@@ -90,7 +90,7 @@ class Embedder(Embeddings):
             return np.zeros((0, 0), dtype=np.float32)
         return np.asarray(self._load().encode(
             texts,
-            batch_size=self.settings.embedding_batch_size,
+            batch_size=self.settings.tuning.embedding_batch_size,
             normalize_embeddings=True,
             convert_to_numpy=True,
             show_progress_bar=False,
@@ -113,7 +113,7 @@ class Embedder(Embeddings):
 
     def _passage_array(self, texts: Sequence[str], titles: Sequence[str]) -> Any:
         vectors = self._encode_array(list(texts))
-        if self.settings.title_weight > 0 and any(titles):
+        if self.settings.tuning.title_weight > 0 and any(titles):
             self._blend(vectors, titles, self._title_vectors([t for t in dict.fromkeys(titles) if t]))
         return vectors
 
@@ -121,7 +121,7 @@ class Embedder(Embeddings):
         """In place: each row becomes normalize(row + title_weight * its title's vector)."""
         import numpy as np
 
-        weight = self.settings.title_weight
+        weight = self.settings.tuning.title_weight
         for row, title in enumerate(titles):
             if title:
                 vectors[row] += weight * title_vectors[title]
@@ -163,7 +163,7 @@ class Embedder(Embeddings):
     def _use_processes(self, passages: int) -> bool:
         """Worker processes only pay off for long writes: starting one costs ~0.6 s of CPU (imports,
         session), hidden only behind at least ~1 s of Chroma writes (~1,000 passages)."""
-        minimum = self.settings.embedding_process_min
+        minimum = self.settings.tuning.embedding_process_min
         return (self.backend == "onnx-int8" and minimum > 0 and passages >= minimum
                 and (os.cpu_count() or 1) > 1)
 
@@ -195,7 +195,7 @@ class PassageStream:
         self._workers: Any = None
         self._spans: dict[int, tuple[int, int, list[str]]] = {}  # batch -> (first row, passages, new titles)
         self._windows = list(_windows(batches, _WINDOW_TEXTS)) if processes else []
-        blend = embedder.settings.title_weight > 0
+        blend = embedder.settings.tuning.title_weight > 0
         self._last_use = ({title: i for i, (_, titles) in enumerate(batches) for title in titles if title}
                           if processes and blend else {})
         self._title_vectors: dict[str, Any] = {}  # embedded so far and still needed by a later batch

@@ -305,7 +305,11 @@ def eval_index_key(corpus: Path | str, settings: Settings) -> str:
     incremental indexer (only changed documents are embedded again), which is cheaper than a new folder.
     """
     path = Path(corpus).resolve()
-    shaping = {name: str(getattr(settings, name)) for name in sorted(type(settings).model_fields)
+    # Top-level and tuning fields in one flat map by name, so the key is the one it was before the
+    # tuning group existed and an evaluation index built then is found again.
+    values = {name: getattr(settings, name) for name in type(settings).model_fields if name != "tuning"}
+    values.update({name: getattr(settings.tuning, name) for name in type(settings.tuning).model_fields})
+    shaping = {name: str(value) for name, value in sorted(values.items())
                if (name in _INDEX_SHAPING_FIELDS or name.startswith(_INDEX_SHAPING_PREFIXES))
                and name not in _INDEX_USING_FIELDS}
     shaping["format"] = EVAL_INDEX_FORMAT
@@ -380,7 +384,7 @@ def evaluate_retrieval(corpus: Path | str, queries: Path | str, qrels: Path | st
     s = eval_settings(corpus, settings, index_dir)
     assistant = Assistant(s)
     report = _index_quietly(assistant, Path(corpus), progress, fresh_index)
-    depth = max(s.retrieval_depth, 100)
+    depth = max(s.tuning.retrieval_depth, 100)
     sums = dict.fromkeys(("ndcg@10", "recall@10", "recall@100", "mrr@10"), 0.0)
     latencies: list[float] = []
     for qid in tqdm(ids, desc="queries", unit="query", file=sys.stderr, disable=not progress):

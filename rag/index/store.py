@@ -143,8 +143,8 @@ def _chunking_signature(settings: Settings) -> str:
 
     embedding = (f"{settings.embedding_model or 'bundled'}:{settings.embedding_backend}"
                  f"{':' + EXPORT_VERSION if settings.embedding_backend == 'onnx-int8' else ''}"
-                 f":{getattr(settings, 'title_weight', '')}")
-    return f"c{settings.chunk_size}o{settings.chunk_overlap}{_SCHEMA}|{embedding}"
+                 f":{settings.tuning.title_weight}")
+    return f"c{settings.chunk_size}o{settings.tuning.chunk_overlap}{_SCHEMA}|{embedding}"
 
 
 def _doc_hash(doc: Any, signature: str) -> str:
@@ -275,9 +275,9 @@ class Index:
             raise
 
     def _hnsw_configuration(self) -> dict[str, Any]:
-        s = self.settings
-        return {"space": "cosine", "ef_construction": s.hnsw_construction_ef, "ef_search": s.hnsw_search_ef,
-                "max_neighbors": s.hnsw_m}
+        t = self.settings.tuning
+        return {"space": "cosine", "ef_construction": t.hnsw_construction_ef, "ef_search": t.hnsw_search_ef,
+                "max_neighbors": t.hnsw_m}
 
     def _tune_search_ef(self, col: Any) -> None:
         """`ef_search` is the one HNSW parameter Chroma can change later: bring older collections up to it."""
@@ -285,8 +285,8 @@ class Index:
             current = (col.configuration or {}).get("hnsw", {}) or {}
         except Exception:  # noqa: BLE001 - an older server without configurations: keep what it has
             return
-        if current.get("ef_search") not in (None, self.settings.hnsw_search_ef):
-            col.modify(configuration={"hnsw": {"ef_search": self.settings.hnsw_search_ef}})
+        if current.get("ef_search") not in (None, self.settings.tuning.hnsw_search_ef):
+            col.modify(configuration={"hnsw": {"ef_search": self.settings.tuning.hnsw_search_ef}})
 
     def collection(self) -> Any:
         """The live collection (IndexMissingError if there is none): fetch once per search and pass it
@@ -549,7 +549,7 @@ class Index:
             if doc.doc_id in doc_status:  # duplicate id in the corpus: first one wins
                 report.problems.append(FileProblem(doc.source, f"duplicate document id {doc.doc_id!r}; skipped"))
                 continue
-            chunks = unique_passages(chunk_document(doc, self.settings.chunk_size, self.settings.chunk_overlap))
+            chunks = unique_passages(chunk_document(doc, self.settings.chunk_size, self.settings.tuning.chunk_overlap))
             doc_hashes[doc.doc_id], texts[doc.doc_id] = doc_hash, doc.text
             complete = len(old.get(doc_hash, [])) == len(chunks) == expected.get((doc.doc_id, doc_hash))
             if complete and len(old) == 1:
@@ -631,7 +631,7 @@ class Index:
             signatures[doc_id] = sig
         cache.keep_only(doc_hashes.values())
         cache.save()
-        return group_articles(signatures, self.settings.near_duplicate_threshold)
+        return group_articles(signatures, self.settings.tuning.near_duplicate_threshold)
 
     @staticmethod
     def _update_groups(col: Any, ids: list[str], metas: list[dict[str, Any]], groups: dict[str, str],
@@ -649,7 +649,7 @@ class Index:
         # 106.7 -> 94.8 s). The writing order does not matter for safety: a document counts as
         # indexed only when all its passages are there (`n_chunks`), so a killed run is redone.
         items = sorted(items, key=lambda item: len(item[0].embed_text), reverse=True)
-        size = self.settings.index_batch_size
+        size = self.settings.tuning.index_batch_size
         return [items[start:start + size] for start in range(0, len(items), size)]
 
     def _write(self, col: Any, batches: list[list[tuple[Chunk, str, int]]], vectors: Iterable[Any],

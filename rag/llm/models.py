@@ -220,10 +220,10 @@ def _check_reachable(url: str) -> None:
 
 def _load_arguments(settings: Settings) -> dict[str, Any]:
     """What `rag.llm.llamacpp_load.load_llama` is given for the configured local model."""
+    t = settings.tuning
     return {"n_ctx": settings.llm_context, "n_threads": settings.llm_threads,
-            "n_threads_batch": settings.llm_threads_batch or settings.llm_threads, "n_batch": settings.llm_batch,
-            "n_ubatch": settings.llm_batch, "flash_attn": settings.llm_flash_attn, "repack": settings.llm_repack,
-            "seed": 0}
+            "n_threads_batch": t.llm_threads_batch or settings.llm_threads, "n_batch": t.llm_batch,
+            "n_ubatch": t.llm_batch, "flash_attn": t.llm_flash_attn, "repack": t.llm_repack, "seed": 0}
 
 
 def _load_client(settings: Settings) -> tuple[Path, Any]:

@@ -150,8 +150,8 @@ class HybridRetriever(BaseRetriever):
         (default: the `passages_per_story` setting) passages per story; `per_story=1` gives `k` distinct
         stories (a digest)."""
         k = k or self.k
-        s = self.settings
-        depth = depth or max(s.retrieval_depth, k)
+        s, t = self.settings, self.settings.tuning
+        depth = depth or max(t.retrieval_depth, k)
         filters = filters or SearchFilters()
         query_vec = np.asarray(self.index.embedder.embed_query(query), dtype=np.float32)
         # One collection handle for the whole search: each lookup is a round trip (to a server, too).
@@ -161,14 +161,14 @@ class HybridRetriever(BaseRetriever):
         rankings: list[tuple[list[str], float]] = []
         keys: Keys = {}
         if s.retrieval_mode in ("hybrid", "dense"):
-            rankings.append((self._dense_ids(query_vec, depth, col, filters, keys), s.dense_weight))
+            rankings.append((self._dense_ids(query_vec, depth, col, filters, keys), t.dense_weight))
         if s.retrieval_mode in ("hybrid", "bm25"):
-            rankings.append((self._bm25_ids(query, depth, col, filters, keys), s.bm25_weight))
-        fused = rrf_fuse(rankings, s.rrf_k)
-        ranked = cap_per_story(sorted(fused, key=fused.__getitem__, reverse=True), keys, s.candidates_per_story)
+            rankings.append((self._bm25_ids(query, depth, col, filters, keys), t.bm25_weight))
+        fused = rrf_fuse(rankings, t.rrf_k)
+        ranked = cap_per_story(sorted(fused, key=fused.__getitem__, reverse=True), keys, t.candidates_per_story)
         if filters.prefer_recent:
-            ranked = newer_first(ranked, fused, keys, s.recent_relevance_ratio)
-        best = distinct_stories(ranked, keys, k, per_story or s.passages_per_story or k)
+            ranked = newer_first(ranked, fused, keys, t.recent_relevance_ratio)
+        best = distinct_stories(ranked, keys, k, per_story or t.passages_per_story or k)
         return self._documents(best, fused, query_vec, col)
 
     def _dense_ids(self, query_vec: np.ndarray, depth: int, col: Any, filters: SearchFilters, keys: Keys) -> list[str]:
@@ -180,7 +180,7 @@ class HybridRetriever(BaseRetriever):
             for cid, _text, meta, _sim in hits:
                 keys[cid] = meta
             ids = [cid for cid, *_ in hits]
-            head = prefix_with_capped(ids, keys, self.settings.candidates_per_story, depth)
+            head = prefix_with_capped(ids, keys, self.settings.tuning.candidates_per_story, depth)
             # Stop when enough candidates survived, or Chroma has no more (filter exhausted / whole collection).
             if len(head) < len(ids) or len(hits) < n or n >= total or n >= depth * _MAX_WIDEN:
                 return head
@@ -209,7 +209,7 @@ class HybridRetriever(BaseRetriever):
         ranked = [side.ids[i] for i, score in zip(docs[0], scores[0]) if score > 0]
         for i in docs[0]:
             keys.setdefault(side.ids[i], side.keys[i])
-        return prefix_with_capped(ranked, keys, self.settings.candidates_per_story, depth)
+        return prefix_with_capped(ranked, keys, self.settings.tuning.candidates_per_story, depth)
 
     def _documents(self, best: list[str], fused: dict[str, float], query_vec: np.ndarray, col: Any) -> list[Document]:
         if not best:
