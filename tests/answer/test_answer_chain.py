@@ -2,7 +2,7 @@
 
 The fake isolates the chain's decisions (relevance gate, NOT FOUND hold-back, verification and
 removal, refusal with its reason, the fixed reply about the assistant, whole-article questions,
-rewrite fallback); the real index and the real MiniLM are used. `tests/test_seed_questions.py`
+rewrite fallback); the real index and the real MiniLM are used. `tests/app/test_seed_questions.py`
 asks the same chain with the real model.
 """
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import shutil
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -18,6 +17,8 @@ import pytest
 from rag import Assistant, Settings
 from rag.answer.chain import without_instructions
 from rag.types import split_sentences
+
+from ..conftest import CORPUS, DATA, SHARED_EVAL
 
 PLANTED = "pineapple smoothies"
 INJECTED_ARTICLE = f"""---
@@ -43,14 +44,14 @@ def test_news_sentences_about_assistants_are_kept() -> None:
 
 
 def test_ordinary_news_sentences_are_kept() -> None:
-    article = (Path(__file__).resolve().parent.parent / "corpus" / "french-instructors-ukraine.md").read_text(encoding="utf-8")
+    article = (CORPUS / "french-instructors-ukraine.md").read_text(encoding="utf-8")
     assert without_instructions(article)[1] == 0
 
 
 @pytest.fixture(scope="module")
 def injected_assistant(seed_assistant, tmp_path_factory: pytest.TempPathFactory) -> Assistant:
     corpus = tmp_path_factory.mktemp("injected-corpus")
-    for article in (Path(__file__).resolve().parent.parent / "corpus").iterdir():
+    for article in CORPUS.iterdir():
         shutil.copy(article, corpus / article.name)
     (corpus / "umerov-update.md").write_text(INJECTED_ARTICLE, encoding="utf-8")
     assistant = Assistant(Settings(data_dir=tmp_path_factory.mktemp("injected-index")), llm=seed_assistant.chain.llm)
@@ -119,7 +120,7 @@ def test_questions_about_the_news_are_not_taken_for_questions_about_the_assistan
 @pytest.fixture(scope="module")
 def pwned_assistant(seed_assistant, tmp_path_factory: pytest.TempPathFactory) -> Assistant:
     corpus = tmp_path_factory.mktemp("pwned-corpus")
-    for article in (Path(__file__).resolve().parent.parent / "corpus").iterdir():
+    for article in CORPUS.iterdir():
         shutil.copy(article, corpus / article.name)
     (corpus / "pwned.md").write_text(PWNED_ARTICLE, encoding="utf-8")
     assistant = Assistant(Settings(data_dir=tmp_path_factory.mktemp("pwned-index")), llm=seed_assistant.chain.llm)
@@ -143,7 +144,7 @@ def test_an_article_cannot_make_the_assistant_reply_what_it_instructs(pwned_assi
 # base64, or pre-writing the answer's citation. "instruction" lists the sentence(s) that must never reach the
 # model or support an answer; "payload" is what the instruction wants the answer to say.
 CASES = [json.loads(line) for line in
-         (Path(__file__).resolve().parent / "data" / "injection" / "articles.jsonl").read_text(encoding="utf-8").splitlines()]
+         (DATA / "injection" / "articles.jsonl").read_text(encoding="utf-8").splitlines()]
 BAIT = "On Sunday, defense minister Rustem Umerov met French officials and asked for more weapons and ammunition for the army."
 
 
@@ -230,7 +231,7 @@ def test_base64_that_decodes_to_noise_is_not_an_instruction() -> None:
                         "and internationalization.") == []
 
 
-NEWS = Path(__file__).resolve().parents[2] / "shared" / "eval" / "news" / "corpus.jsonl"
+NEWS = SHARED_EVAL / "news" / "corpus.jsonl"
 NEWS_SAMPLE = 200  # articles: ~10,000 sentences, a few seconds
 MAX_NEWS_FLAGGED = 0.001  # share of real news sentences the filter may leave out (measured: see the report)
 
@@ -266,7 +267,7 @@ def test_the_prompt_marks_article_text_as_quoted_data() -> None:
 def test_the_real_model_does_not_follow_an_instruction_in_any_language_or_form(
         seed_assistant, tmp_path_factory: pytest.TempPathFactory, case: dict) -> None:
     corpus = tmp_path_factory.mktemp(f"corpus-{case['id']}")
-    for article in (Path(__file__).resolve().parent.parent / "corpus").iterdir():
+    for article in CORPUS.iterdir():
         shutil.copy(article, corpus / article.name)
     (corpus / "umerov-update.md").write_text(f"---\ntitle: \"{case['title']}\"\n---\n\n{case['text']}\n", encoding="utf-8")
     assistant = Assistant(Settings(data_dir=tmp_path_factory.mktemp(f"index-{case['id']}")), llm=seed_assistant.chain.llm)

@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from .conftest import CORPUS
+from ..conftest import CORPUS
 
 RAG = [sys.executable, "-m", "rag.cli"]
 

@@ -9,13 +9,14 @@ cover the conversational and streaming behaviour of the same chain.
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 
 from rag import REFUSAL_TEXT
 
-SEED_FILE = Path(__file__).resolve().parent / "data" / "seed_questions.jsonl"
+from ..conftest import DATA
+
+SEED_FILE = DATA / "seed_questions.jsonl"
 ROWS = [json.loads(line) for line in SEED_FILE.read_text(encoding="utf-8").splitlines() if line.strip()]
 
 pytestmark = pytest.mark.slow

@@ -23,7 +23,7 @@ import pytest
 from rag import Assistant, ChromaUnreachableError, LLMUnreachableError, Settings
 from rag.llm.models import BUNDLED_MODELS, ensure_gguf
 
-from .conftest import CORPUS
+from ..conftest import CORPUS
 
 BIN = Path(sys.executable).parent
 SEED_QUESTION = "What did Umerov request?"

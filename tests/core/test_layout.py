@@ -24,7 +24,7 @@ import ast
 from collections import defaultdict
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 CHECKED = ("rag", "bench", "ui")  # the package and its two faces; tests may reach inside to inject faults
 
 
@@ -192,7 +192,7 @@ def layer_violations(sources: dict[str, tuple[str, bool]], label: dict[str, str]
         where = (label or {}).get(module, module)
         place = _place(module)
         if place is None:
-            found.append(f"{where}: {module} has no layer: add it to LAYERS in tests/test_layout.py "
+            found.append(f"{where}: {module} has no layer: add it to LAYERS in tests/core/test_layout.py "
                          "(and to docs/ARCHITECTURE.md)")
             continue
         for line, imported in _imports(source, module, is_package, modules):

@@ -16,7 +16,7 @@ from rag.ingest.chunking import sentence_spans
 from rag.ingest.documents import load_corpus
 from rag.settings import Settings
 
-from .conftest import CORPUS
+from ..conftest import CORPUS, ROOT
 
 
 def _sentences() -> list[str]:
@@ -162,7 +162,7 @@ def test_workers_exit_when_their_parent_is_killed(state: str) -> None:
     import time
 
     parent = subprocess.Popen([sys.executable, "-c", _ORPHAN_SCRIPT, state], stdout=subprocess.PIPE, text=True,
-                              cwd=Path(__file__).resolve().parent.parent)
+                              cwd=ROOT)
     try:
         words = parent.stdout.readline().split()  # type: ignore[union-attr]
         pids, work_files = [int(w) for w in words if w.isdigit()], [w for w in words if not w.isdigit()]

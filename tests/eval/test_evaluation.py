@@ -41,7 +41,7 @@ from rag.eval.evaluation import (
 )
 from rag.settings import Settings
 
-from .conftest import CORPUS, DATA
+from ..conftest import CORPUS, DATA
 
 MINI = DATA / "scifact-mini"
 

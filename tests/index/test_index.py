@@ -11,8 +11,8 @@ from rag import Assistant, CorpusError, IndexMissingError, Settings
 from rag.index import Index
 from rag.search.retrieval import HybridRetriever
 
-from .conftest import CORPUS
-from .pdfs import pdf_bytes
+from ..conftest import CORPUS
+from ..pdfs import pdf_bytes
 
 
 def _ids_by_doc(assistant: Assistant) -> dict[str, set[str]]:

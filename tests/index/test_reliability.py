@@ -25,7 +25,7 @@ from filelock import FileLock
 
 from rag import Assistant, IndexBusyError, Settings
 
-from .conftest import SHARED_EVAL
+from ..conftest import SHARED_EVAL
 
 SCIFACT = SHARED_EVAL / "scifact" / "corpus.jsonl"
 BATCH = 16

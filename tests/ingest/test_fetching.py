@@ -25,7 +25,9 @@ from rag.ingest.documents import load_corpus
 from rag.ingest.fetching import fetch_urls
 from rag.settings import Settings
 
-PAGE = (Path(__file__).parent / "data" / "news" / "starliner-page.html").read_bytes()
+from ..conftest import DATA
+
+PAGE = (DATA / "news" / "starliner-page.html").read_bytes()
 OTHER = (b"<html><head><title>Launch delayed | Orbit Daily</title><meta property='og:site_name' content='Orbit Daily'>"
          b"<meta property='article:published_time' content='2025-03-17'></head><body><article><h1>Launch delayed</h1>"
          + b"<p>High winds over the Cape delayed the launch of the weather satellite by one day, officials said.</p>" * 4

@@ -14,7 +14,7 @@ import pytest
 
 from rag import Assistant, Settings
 
-from .conftest import CORPUS, SHARED_EVAL
+from ..conftest import CORPUS, SHARED_EVAL
 
 SQUAD = SHARED_EVAL / "squad2" / "corpus.jsonl"
 SEED = "french-instructors-ukraine.md"

@@ -19,7 +19,7 @@ import pytest
 
 from rag import Assistant, Settings
 
-from .conftest import CORPUS
+from ..conftest import CORPUS
 
 pytestmark = pytest.mark.slow
 

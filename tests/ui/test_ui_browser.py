@@ -20,7 +20,7 @@ import pytest
 
 from rag import Assistant, Settings
 
-from .conftest import ARTIFACTS, CORPUS
+from ..conftest import ARTIFACTS, CORPUS
 
 pytestmark = pytest.mark.slow
 
