@@ -111,6 +111,7 @@ def _dated_corpus(folder: Path) -> Path:
     return folder
 
 
+@pytest.mark.model
 def test_what_happened_this_week_lists_the_weeks_stories_newest_first(tmp_path: Path) -> None:
     corpus = _dated_corpus(tmp_path / "corpus-dated") if (tmp_path / "corpus-dated").mkdir() is None else None
     assistant = Assistant(Settings(data_dir=tmp_path / "idx"), llm=GenericFakeChatModel(messages=iter([])))
@@ -139,6 +140,7 @@ def test_filters_that_match_no_article_refuse_with_that_reason(seed_index_dir: P
     assert answer.filters["since"] == "2030-01-01" and answer.to_dict()["filters"]["since"] == "2030-01-01"
 
 
+@pytest.mark.model
 def test_dated_questions_search_only_their_range(tmp_path: Path) -> None:
     corpus = tmp_path / "corpus-dated"
     corpus.mkdir()
@@ -162,6 +164,7 @@ def test_questions_asking_for_several_things_are_recognised(question: str, expec
     assert asks_for_several(question) is expected
 
 
+@pytest.mark.model
 def test_this_week_finds_the_weeks_article_over_an_older_one_on_the_same_topic(tmp_path: Path) -> None:
     corpus = tmp_path / "corpus-starliner"
     corpus.mkdir()
@@ -326,6 +329,7 @@ def test_a_study_passes_its_own_evidence_strategy_and_format_to_the_chain(seed_i
     assert "<<1>> " in llm.seen[-1][-1] and gathered.evidence.blocks[0].text in llm.seen[-1][-1]
 
 
+@pytest.mark.model
 def test_a_summary_of_an_article_that_is_not_indexed_is_refused(tmp_path: Path) -> None:
     corpus = tmp_path / "corpus-dated"
     corpus.mkdir()

@@ -9,8 +9,6 @@ import numpy as np
 import pytest
 
 from rag.answer.evidence import Evidence, EvidenceBlock, header, reading_order, select_evidence
-from rag.embed.embeddings import Embedder
-from rag.settings import Settings
 from rag.types import Citation, split_sentences
 
 
@@ -23,12 +21,6 @@ def _passage(n: int, doc_id: str, text: str, *, title: str = "French instructors
 def _block(n: int, passage: Citation) -> EvidenceBlock:
     spans = split_sentences(passage.text)
     return EvidenceBlock(n, passage, spans, np.zeros((len(spans), 384), dtype=np.float32), list(range(len(spans))))
-
-
-@pytest.fixture(scope="module")
-def embed():
-    embedder = Embedder(Settings())
-    return lambda texts: np.asarray(embedder.embed_documents(list(texts)), dtype=np.float32)
 
 
 def test_an_articles_header_is_shown_once_above_its_numbered_blocks() -> None:

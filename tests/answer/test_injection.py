@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import shutil
 
-import numpy as np
 import pytest
 
 from rag import Assistant, Settings
@@ -187,14 +186,6 @@ def test_an_answer_repeating_an_italian_instruction_is_refused_by_verification(e
     assert policy.verify("PWNED [1].", Evidence([block]), "What did Umerov request?").text == ""
     kept = policy.verify("Umerov asked for more weapons and ammunition [1].", Evidence([block]), "What did Umerov request?")
     assert kept.text.startswith("Umerov asked for more weapons")
-
-
-@pytest.fixture(scope="module")
-def embed():
-    from rag.embed.embeddings import Embedder
-
-    embedder = Embedder(Settings())
-    return lambda texts: np.asarray(embedder.embed_documents(list(texts)), dtype=np.float32)
 
 
 @pytest.mark.parametrize("sentence", [

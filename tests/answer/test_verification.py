@@ -5,21 +5,13 @@ Uses the real bundled MiniLM for the meaning check (it is what the assistant use
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 
 from rag import QuestionError
 from rag.answer.evidence import select_evidence
 from rag.answer.verification import VerificationPolicy, is_absence, loops, missing_names, names_in, with_citations
-from rag.embed.embeddings import Embedder
 from rag.settings import Settings
 from rag.types import Citation, split_sentences, validate_question
-
-
-@pytest.fixture(scope="module")
-def embed():
-    embedder = Embedder(Settings())
-    return lambda texts: np.asarray(embedder.embed_documents(list(texts)), dtype=np.float32)
 
 
 def _passage(n: int, text: str, title: str = "French instructors", start: int = 0) -> Citation:

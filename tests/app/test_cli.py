@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from ..conftest import CORPUS
 
 RAG = [sys.executable, "-m", "rag.cli"]
@@ -18,6 +20,7 @@ def _run(*args: str, data_dir: Path, timeout: float = 600) -> subprocess.Complet
     return subprocess.run([*RAG, *args], capture_output=True, text=True, env=env, timeout=timeout)
 
 
+@pytest.mark.model
 def test_index_reports_what_it_did_and_is_idempotent(tmp_path: Path) -> None:
     first = _run("index", str(CORPUS), data_dir=tmp_path)
     assert first.returncode == 0, first.stderr
@@ -75,6 +78,7 @@ def _hostile_corpus(tmp_path: Path) -> Path:
     return folder
 
 
+@pytest.mark.model
 def test_index_prints_no_escape_sequence_from_a_file_name(tmp_path: Path) -> None:
     result = _run("index", str(_hostile_corpus(tmp_path)), data_dir=tmp_path / "data")
     assert result.returncode == 0, result.stderr
@@ -84,6 +88,7 @@ def test_index_prints_no_escape_sequence_from_a_file_name(tmp_path: Path) -> Non
     assert "skipped broken\\x1b[31m<U+202E>gpj.pdf: " in result.stderr
 
 
+@pytest.mark.model
 def test_ask_prints_no_escape_sequence_from_articles_or_the_model(tmp_path: Path, monkeypatch, capsys) -> None:
     # `rag ask` as a user runs it (the CLI entry function), on the real index of the hostile corpus; only
     # the model is scripted, replying with the article's own escape sequences as a model may copy them.

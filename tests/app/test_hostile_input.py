@@ -43,6 +43,7 @@ def hostile(tmp_path: Path) -> Path:
     return folder
 
 
+@pytest.mark.model
 def test_every_bad_file_is_reported_by_name_and_the_good_one_indexed(hostile: Path) -> None:
     report = Assistant(Settings(max_file_mb=1)).index(hostile)
     assert [f.path for f in report.files if f.status == "added"] == ["good.txt"]
@@ -64,6 +65,7 @@ def test_a_linked_folder_is_not_followed(hostile: Path) -> None:
     assert [d.doc_id for d in result.documents] == ["good.txt"]
 
 
+@pytest.mark.model
 def test_indexing_hostile_files_through_the_cli_reports_them_without_traceback(hostile: Path, tmp_path: Path) -> None:
     env = {**os.environ, "RAG_DATA_DIR": str(tmp_path / "data"), "RAG_MAX_FILE_MB": "1", "HF_HUB_OFFLINE": "1"}
     result = subprocess.run([sys.executable, "-m", "rag.cli", "index", str(hostile), "--quiet"], capture_output=True,

@@ -101,6 +101,7 @@ def corpus(tmp_path: Path) -> Path:
 
 
 # ------------------------------------------------------------------------------------------ Chroma
+@pytest.mark.model
 def test_indexing_through_a_chroma_server_is_incremental(server_settings: Settings, corpus: Path) -> None:
     assistant = Assistant(server_settings)
     first = assistant.index(corpus)
@@ -112,6 +113,7 @@ def test_indexing_through_a_chroma_server_is_incremental(server_settings: Settin
     assert not server_settings.chroma_dir.exists()  # nothing went to the local store
 
 
+@pytest.mark.model
 def test_a_second_client_searches_what_the_first_indexed(server_settings: Settings, corpus: Path,
                                                          tmp_path: Path) -> None:
     Assistant(server_settings).index(corpus)
@@ -120,6 +122,7 @@ def test_a_second_client_searches_what_the_first_indexed(server_settings: Settin
     assert any("ammunition, artillery, air defense" in c.text for c in top)
 
 
+@pytest.mark.model
 def test_bm25_of_a_second_client_follows_changes_made_by_the_first(server_settings: Settings, corpus: Path,
                                                                    tmp_path: Path) -> None:
     writer = Assistant(server_settings)
@@ -134,6 +137,7 @@ def test_bm25_of_a_second_client_follows_changes_made_by_the_first(server_settin
     assert all(c.doc_id != "b.txt" for c in reader.search("ferries harbour", k=5))
 
 
+@pytest.mark.model
 def test_rebuild_through_a_chroma_server_keeps_the_same_passages(server_settings: Settings, corpus: Path) -> None:
     assistant = Assistant(server_settings)
     assistant.index(corpus)
@@ -150,6 +154,7 @@ def test_answers_come_from_a_chroma_server(server_settings: Settings, corpus: Pa
     assert all(c.doc_id == "french-instructors-ukraine.md" for c in answer.citations)
 
 
+@pytest.mark.model
 def test_an_unreachable_chroma_server_is_a_clear_error_naming_it() -> None:
     url = f"http://127.0.0.1:{_free_port()}"
     with pytest.raises(ChromaUnreachableError, match=f"Chroma server at {url} did not answer"):
@@ -164,6 +169,7 @@ def test_an_unreachable_chroma_server_through_the_cli_exits_2_without_traceback(
     assert url in result.stderr and "Traceback" not in result.stderr
 
 
+@pytest.mark.model
 def test_a_chroma_server_that_stops_mid_session_is_a_clear_error(corpus: Path, tmp_path: Path) -> None:
     server = _start_chroma(tmp_path / "db")
     try:
@@ -175,6 +181,7 @@ def test_a_chroma_server_that_stops_mid_session_is_a_clear_error(corpus: Path, t
         assistant.search(SEED_QUESTION)
 
 
+@pytest.mark.model
 def test_a_chroma_url_without_a_scheme_is_explained() -> None:
     with pytest.raises(ChromaUnreachableError, match="http://host:port"):
         Assistant(Settings(chroma_url="localhost:8000")).search(SEED_QUESTION)

@@ -18,6 +18,8 @@ from rag.settings import Settings
 
 from ..conftest import CORPUS, ROOT
 
+pytestmark = pytest.mark.model  # every test embeds with the real MiniLM, in this process or in workers
+
 
 def _sentences() -> list[str]:
     text = "\n".join((CORPUS / name).read_text() for name in sorted(p.name for p in CORPUS.iterdir() if p.suffix == ".md"))

@@ -26,6 +26,7 @@ def torch_and_onnx() -> tuple[Embedder, Embedder]:
     return Embedder(Settings(embedding_backend="torch")), Embedder(Settings(embedding_backend="onnx-int8"))
 
 
+@pytest.mark.model
 def test_int8_onnx_vectors_agree_with_torch_on_real_sentences(torch_and_onnx: tuple[Embedder, Embedder]) -> None:
     reference, fast = torch_and_onnx
     sentences = _real_sentences()
@@ -37,6 +38,7 @@ def test_int8_onnx_vectors_agree_with_torch_on_real_sentences(torch_and_onnx: tu
     assert cosines.min() > 0.98, f"worst sentence cosine {cosines.min():.4f}"
 
 
+@pytest.mark.model
 def test_int8_onnx_ranks_passages_for_a_question_like_torch(torch_and_onnx: tuple[Embedder, Embedder]) -> None:
     reference, fast = torch_and_onnx
     sentences = _real_sentences()
@@ -48,6 +50,7 @@ def test_int8_onnx_ranks_passages_for_a_question_like_torch(torch_and_onnx: tupl
     assert ranks[0][0] == ranks[1][0]
 
 
+@pytest.mark.model
 def test_int8_onnx_vectors_are_unit_length_and_keep_input_order(torch_and_onnx: tuple[Embedder, Embedder]) -> None:
     _, fast = torch_and_onnx
     texts = ["short", "a much longer sentence about French military instructors in Ukraine", "mid length text"]
@@ -64,6 +67,7 @@ def test_int8_onnx_vectors_are_unit_length_and_keep_input_order(torch_and_onnx: 
 BATCH_TOLERANCE = 1e-6
 
 
+@pytest.mark.model
 def test_int8_onnx_vector_of_a_text_does_not_depend_on_its_batch(torch_and_onnx: tuple[Embedder, Embedder]) -> None:
     _, fast = torch_and_onnx
     sentences = _real_sentences()
@@ -78,6 +82,7 @@ def test_int8_onnx_vector_of_a_text_does_not_depend_on_its_batch(torch_and_onnx:
     assert np.abs(batch - singles).max() <= BATCH_TOLERANCE
 
 
+@pytest.mark.model
 def test_the_export_happens_once_and_leaves_no_temporary_files() -> None:
     cache = Settings().model_cache
     path = export_int8(bundled_model_path(), cache)
@@ -94,6 +99,7 @@ def test_a_folder_that_is_not_a_model_is_a_clear_error(tmp_path: Path) -> None:
         export_int8(tmp_path, tmp_path / "cache")
 
 
+@pytest.mark.model
 def test_passage_vectors_blend_each_title_embedded_once(torch_and_onnx: tuple[Embedder, Embedder],
                                                         monkeypatch: pytest.MonkeyPatch) -> None:
     _, fast = torch_and_onnx
@@ -116,6 +122,7 @@ def test_passage_vectors_blend_each_title_embedded_once(torch_and_onnx: tuple[Em
     assert np.abs(alone - vectors[2]).max() <= BATCH_TOLERANCE
 
 
+@pytest.mark.model
 def test_passages_without_titles_or_with_weight_zero_are_their_plain_vectors() -> None:
     embedder = Embedder(Settings(embedding_backend="onnx-int8", title_weight=0.0))
     texts = ["Umerov asked for ammunition.", "French instructors may arrive."]

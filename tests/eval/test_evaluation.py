@@ -126,6 +126,7 @@ def test_a_missing_queries_file_is_a_clear_error(tmp_path: Path) -> None:
 
 
 # ------------------------------------------------------------------------------------------ runners end to end
+@pytest.mark.model
 def test_retrieval_eval_on_a_scifact_slice_gives_sane_numbers(_isolated_data_dir: Path) -> None:
     result = evaluate_retrieval(MINI / "corpus.jsonl", MINI / "queries.jsonl", MINI / "qrels.tsv", progress=False)
     assert result["queries"] == sum(1 for _ in (MINI / "queries.jsonl").open())
@@ -136,6 +137,7 @@ def test_retrieval_eval_on_a_scifact_slice_gives_sane_numbers(_isolated_data_dir
     assert not _isolated_data_dir.exists(), "the evaluation must never touch the user's data dir"
 
 
+@pytest.mark.model
 def test_retrieval_eval_command_prints_one_json_object(capsys: pytest.CaptureFixture[str]) -> None:
     from rag.cli import main
 
@@ -474,6 +476,7 @@ def _tiny_beir(folder: Path) -> tuple[Path, Path, Path]:
     return corpus, queries, qrels
 
 
+@pytest.mark.model
 def test_a_second_evaluation_reuses_the_eval_index_and_indexes_nothing(tmp_path: Path,
                                                                         _isolated_data_dir: Path) -> None:
     corpus, queries, qrels = _tiny_beir(tmp_path / "beir")
@@ -486,6 +489,7 @@ def test_a_second_evaluation_reuses_the_eval_index_and_indexes_nothing(tmp_path:
     assert not _isolated_data_dir.exists(), "the evaluation must never touch the user's data dir"
 
 
+@pytest.mark.model
 def test_an_explicit_index_dir_is_used_and_kept(tmp_path: Path) -> None:
     corpus, queries, qrels = _tiny_beir(tmp_path / "beir")
     result = evaluate_retrieval(corpus, queries, qrels, progress=False, index_dir=tmp_path / "mine")

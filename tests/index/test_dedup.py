@@ -155,6 +155,7 @@ def test_groups_are_datasketchs_on_a_corpus_of_rewrites() -> None:
 
 
 # ---------------------------------------------------------------- the real index
+@pytest.mark.model
 def test_a_broad_question_gets_distinct_stories_and_the_other_outlets(corpus: Path) -> None:
     settings = Settings()
     index = Index(settings)
@@ -173,6 +174,7 @@ def test_a_broad_question_gets_distinct_stories_and_the_other_outlets(corpus: Pa
     assert len({d.metadata["doc_id"] for d in docs if d.metadata["group"] == "ap-juice.md"}) == 1
 
 
+@pytest.mark.model
 def test_groups_follow_articles_added_and_removed(corpus: Path) -> None:
     index = Index(Settings())
     index.update(corpus)

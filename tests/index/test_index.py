@@ -38,12 +38,14 @@ def assistant() -> Assistant:
     return Assistant(Settings())
 
 
+@pytest.mark.model
 def test_first_run_adds_every_document(assistant: Assistant, corpus: Path) -> None:
     report = assistant.index(corpus)
     assert (report.added, report.updated, report.skipped, report.deleted) == (3, 0, 0, 0)
     assert report.total_documents == 3 and report.total_chunks == report.chunks_added
 
 
+@pytest.mark.model
 def test_rerun_unchanged_adds_nothing(assistant: Assistant, corpus: Path) -> None:
     assistant.index(corpus)
     before = _ids_by_doc(assistant)
@@ -52,6 +54,7 @@ def test_rerun_unchanged_adds_nothing(assistant: Assistant, corpus: Path) -> Non
     assert _ids_by_doc(assistant) == before
 
 
+@pytest.mark.model
 def test_modifying_one_file_changes_only_its_chunks(assistant: Assistant, corpus: Path) -> None:
     assistant.index(corpus)
     before = _ids_by_doc(assistant)
@@ -66,6 +69,7 @@ def test_modifying_one_file_changes_only_its_chunks(assistant: Assistant, corpus
     assert "cancelled" in texts[0][0]
 
 
+@pytest.mark.model
 def test_deleting_a_file_removes_its_chunks(assistant: Assistant, corpus: Path) -> None:
     assistant.index(corpus)
     (corpus / "c.txt").unlink()
@@ -75,6 +79,7 @@ def test_deleting_a_file_removes_its_chunks(assistant: Assistant, corpus: Path) 
     assert not [d for d in assistant.search("council library construction", k=5) if d.doc_id == "c.txt"]
 
 
+@pytest.mark.model
 def test_a_file_that_turns_unreadable_keeps_its_indexed_passages(assistant: Assistant, corpus: Path) -> None:
     assistant.index(corpus)
     before = _ids_by_doc(assistant)["b.txt"]
@@ -85,6 +90,7 @@ def test_a_file_that_turns_unreadable_keeps_its_indexed_passages(assistant: Assi
     assert any(f.path == "b.txt" and f.status == "failed" and "binary" in f.reason for f in report.files)
 
 
+@pytest.mark.model
 def test_rebuild_gives_the_same_passages(assistant: Assistant, corpus: Path) -> None:
     assistant.index(corpus)
     before = _ids_by_doc(assistant)
@@ -93,6 +99,7 @@ def test_rebuild_gives_the_same_passages(assistant: Assistant, corpus: Path) -> 
     assert _ids_by_doc(assistant) == before
 
 
+@pytest.mark.model
 def test_empty_corpus_is_a_clear_error_and_keeps_the_index(assistant: Assistant, corpus: Path, tmp_path: Path) -> None:
     assistant.index(corpus)
     empty = tmp_path / "empty"
@@ -113,6 +120,7 @@ def test_asking_before_indexing_says_to_run_rag_index(assistant: Assistant) -> N
         assistant.ask("What did Umerov request?")
 
 
+@pytest.mark.model
 def test_hybrid_search_finds_the_seed_passage(assistant: Assistant, corpus: Path) -> None:
     assistant.index(corpus)
     top = assistant.search("What did Umerov request?", k=3)
@@ -121,6 +129,7 @@ def test_hybrid_search_finds_the_seed_passage(assistant: Assistant, corpus: Path
         assert c.doc_id and c.start < c.end and c.score > 0
 
 
+@pytest.mark.model
 def test_bm25_follows_the_index_after_changes(assistant: Assistant, corpus: Path) -> None:
     assistant.index(corpus)
     (corpus / "d.txt").write_text("Zebrafish regenerate their fins remarkably quickly.")
@@ -129,6 +138,7 @@ def test_bm25_follows_the_index_after_changes(assistant: Assistant, corpus: Path
     assert fresh.search("zebrafish fins", k=1)[0].doc_id == "d.txt"
 
 
+@pytest.mark.model
 def test_context_restores_the_text_around_a_citation(assistant: Assistant, corpus: Path) -> None:
     assistant.index(corpus)
     citation = assistant.search("What did Umerov request?", k=1)[0]
@@ -155,6 +165,7 @@ def _write_repeating_pdf(path: Path, paragraph: str, pages: int) -> None:
     path.write_bytes(pdf_bytes(objects))
 
 
+@pytest.mark.model
 def test_a_pdf_repeating_one_paragraph_is_stored_once_and_does_not_bury_the_answer(assistant: Assistant,
                                                                                     corpus: Path) -> None:
     paragraph = ("Defense Minister Umerov requested support from partners, the ministry repeated in its statement "
@@ -165,6 +176,7 @@ def test_a_pdf_repeating_one_paragraph_is_stored_once_and_does_not_bury_the_answ
     assert any(ANSWER in c.text for c in assistant.search("What did Umerov request?", k=3))
 
 
+@pytest.mark.model
 def test_one_document_cannot_flood_the_dense_candidates(corpus: Path) -> None:
     # 60 differently worded passages, each closer to the question than the passage that answers it.
     lines = [f"What did Umerov request? Umerov requested support, update {i}. What did Umerov request? "
@@ -182,6 +194,7 @@ def test_one_document_cannot_flood_the_dense_candidates(corpus: Path) -> None:
     assert any(ANSWER in text for text in dense_ids(cap=Settings().candidates_per_story))  # ...unless capped
 
 
+@pytest.mark.model
 def test_an_unchanged_run_loads_no_model_and_does_not_rebuild_bm25(corpus: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import rag.index.store
 
@@ -200,6 +213,7 @@ def test_an_unchanged_run_loads_no_model_and_does_not_rebuild_bm25(corpus: Path,
     assert (Settings().bm25_dir / "generation").read_text() == generation
 
 
+@pytest.mark.model
 def test_the_collection_is_created_with_the_hnsw_settings(assistant: Assistant, corpus: Path) -> None:
     assistant.index(corpus)
     hnsw = assistant.store.collection().configuration["hnsw"]
@@ -208,6 +222,7 @@ def test_the_collection_is_created_with_the_hnsw_settings(assistant: Assistant, 
         "cosine", s.hnsw_search_ef, s.hnsw_construction_ef, s.hnsw_m)
 
 
+@pytest.mark.model
 def test_an_articles_text_is_rebuilt_from_its_passages(tmp_path) -> None:
     from rag import Assistant, Settings
 
@@ -221,6 +236,7 @@ def test_an_articles_text_is_rebuilt_from_its_passages(tmp_path) -> None:
     assert rebuilt.split() == text.split()
 
 
+@pytest.mark.model
 def test_an_unchanged_run_is_recognised_without_opening_chroma(corpus: Path) -> None:
     first = Assistant(Settings()).index(corpus)
     fresh = Index(Settings())  # a new `rag index` process
@@ -231,6 +247,7 @@ def test_an_unchanged_run_is_recognised_without_opening_chroma(corpus: Path) -> 
     assert fresh._client is None and fresh.embedder._model is None  # neither Chroma nor the model opened
 
 
+@pytest.mark.model
 def test_a_changed_file_is_reindexed_although_a_manifest_exists(assistant: Assistant, corpus: Path) -> None:
     assistant.index(corpus)
     (corpus / "b.txt").write_text("The harbour stays closed. Ferries are cancelled until further notice.")
@@ -242,6 +259,7 @@ def test_a_changed_file_is_reindexed_although_a_manifest_exists(assistant: Assis
     assert (again.updated, again.skipped, again.total_chunks) == (0, 3, report.total_chunks)
 
 
+@pytest.mark.model
 def test_a_run_that_dies_mid_write_leaves_no_manifest_to_trust(corpus: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     Assistant(Settings()).index(corpus)
     (corpus / "c.txt").write_text("The council rejected the library. Construction will not start.")
@@ -258,12 +276,14 @@ def test_a_run_that_dies_mid_write_leaves_no_manifest_to_trust(corpus: Path, mon
     assert (report.updated, report.skipped) == (1, 2)
 
 
+@pytest.mark.model
 def test_a_settings_change_that_reshapes_passages_is_not_taken_for_unchanged(corpus: Path) -> None:
     Assistant(Settings()).index(corpus)
     report = Index(Settings(chunk_size=150)).update(corpus)
     assert report.updated == 3 and report.skipped == 0
 
 
+@pytest.mark.model
 def test_a_file_kept_only_because_it_failed_to_read_leaves_the_full_path_on(corpus: Path) -> None:
     Assistant(Settings()).index(corpus)
     (corpus / "b.txt").write_bytes(b"\x00\x00binary now")
@@ -275,6 +295,7 @@ def test_a_file_kept_only_because_it_failed_to_read_leaves_the_full_path_on(corp
     assert (first.failed, second.failed, second.deleted, second.total_documents) == (1, 1, 0, 3)
 
 
+@pytest.mark.model
 def test_a_store_deleted_under_its_manifest_is_built_again(corpus: Path) -> None:
     import json
     import subprocess
@@ -305,6 +326,7 @@ def _doc_ids_of(file: str) -> set[str]:
     return {d for d in _ids_by_doc(Assistant(Settings())) if d.startswith(f"{file}#")}
 
 
+@pytest.mark.model
 def test_a_jsonl_cut_off_mid_line_keeps_every_article_it_held(assistant: Assistant, corpus: Path) -> None:
     import json
 
@@ -325,6 +347,7 @@ def test_a_jsonl_cut_off_mid_line_keeps_every_article_it_held(assistant: Assista
     assert report.deleted == 1 and _doc_ids_of("news.jsonl") == before - {"news.jsonl#r3"}
 
 
+@pytest.mark.model
 def test_a_jsonl_that_turns_unreadable_keeps_every_article_it_held(assistant: Assistant, corpus: Path) -> None:
     import json
 
@@ -339,6 +362,7 @@ def test_a_jsonl_that_turns_unreadable_keeps_every_article_it_held(assistant: As
     assert any(f.path == "news.jsonl" and f.status == "failed" for f in report.files)
 
 
+@pytest.mark.model
 @pytest.mark.parametrize("breakage", ["truncated", "garbage"])
 def test_a_feed_that_breaks_keeps_every_article_it_held(assistant: Assistant, corpus: Path, breakage: str) -> None:
     feed = corpus / "wire.rss"
@@ -359,6 +383,7 @@ def test_a_feed_that_breaks_keeps_every_article_it_held(assistant: Assistant, co
 OLD_FERRIES, NEW_FERRIES = "Ferries resumed service", "Ferries are cancelled"
 
 
+@pytest.mark.model
 def test_a_search_holding_the_old_collection_finishes_after_a_rebuild(corpus: Path) -> None:
     import threading
 
@@ -401,6 +426,7 @@ def test_a_search_holding_the_old_collection_finishes_after_a_rebuild(corpus: Pa
     assert NEW_FERRIES in fresh.search("harbour ferries islands")[0].page_content
 
 
+@pytest.mark.model
 def test_questions_during_rebuilds_never_fail_and_answer_from_old_or_new(corpus: Path) -> None:
     import threading
 
@@ -434,6 +460,7 @@ def test_questions_during_rebuilds_never_fail_and_answer_from_old_or_new(corpus:
     assert NEW_FERRIES in reader.search("harbour ferries islands")[0].page_content
 
 
+@pytest.mark.model
 def test_the_collection_a_rebuild_replaced_is_deleted_by_a_later_run(corpus: Path,
                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
     import rag.index.store

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from rag import Assistant, Settings
 from rag.index import get_all, passage_metadata, tokenize
 from rag.ingest.chunking import Chunk
@@ -13,6 +15,7 @@ TEXTS = {"harbour": "The harbour reopened on Monday. Ferries resumed service to 
          "library": "The council approved a new library. Construction starts in spring."}
 
 
+@pytest.mark.model
 def test_vectors_written_in_bulk_are_searchable_and_rebuild_bm25_marks_them_clean(tmp_path: Path) -> None:
     assistant = Assistant(Settings(data_dir=tmp_path / "data"))
     store = assistant.store

@@ -32,7 +32,8 @@ BATCH = 16
 RAG = [sys.executable, "-m", "rag.cli"]
 _PROGRESS = re.compile(r"(\d+)/(\d+) \[")
 
-pytestmark = pytest.mark.skipif(not SCIFACT.exists(), reason="needs ../shared/eval/scifact")
+pytestmark = [pytest.mark.skipif(not SCIFACT.exists(), reason="needs ../shared/eval/scifact"),
+              pytest.mark.model]  # `rag index` in subprocesses embeds with the real MiniLM
 
 
 def _write_jsonl(path: Path, rows: list[dict[str, str]]) -> None:

@@ -259,6 +259,7 @@ def test_progress_is_reported_per_url(server: str, tmp_path: Path, settings: Set
     assert seen == [(1, 2), (2, 2)]
 
 
+@pytest.mark.model
 def test_rag_add_fetches_a_feed_indexes_its_articles_and_reports_each_item(server: str, tmp_path: Path):
     """The real command: local server, real reader, real embedding model and Chroma."""
     import json

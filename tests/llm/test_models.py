@@ -213,6 +213,7 @@ def _count_completions(llm: LlamaCppChat, monkeypatch: pytest.MonkeyPatch) -> li
     return calls
 
 
+@pytest.mark.model
 @pytest.mark.slow
 def test_real_model_streams_an_answer_from_its_evidence(real_llm: LlamaCppChat) -> None:
     pieces = [chunk.content for chunk in real_llm.stream([*PREFIX, QUESTION], max_tokens=24)]
@@ -220,6 +221,7 @@ def test_real_model_streams_an_answer_from_its_evidence(real_llm: LlamaCppChat) 
     assert "air defence" in "".join(pieces)
 
 
+@pytest.mark.model
 @pytest.mark.slow
 def test_real_model_loads_plain_weights_by_default_and_repacked_on_request(real_llm: LlamaCppChat) -> None:
     assert real_llm.client.model_params.use_extra_bufts is False
@@ -228,6 +230,7 @@ def test_real_model_loads_plain_weights_by_default_and_repacked_on_request(real_
     assert "air defence" in _answer(repacked)
 
 
+@pytest.mark.model
 @pytest.mark.slow
 def test_primed_prompt_state_is_saved_then_loaded_instead_of_read_again(real_llm: LlamaCppChat,
                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
@@ -245,6 +248,7 @@ def test_primed_prompt_state_is_saved_then_loaded_instead_of_read_again(real_llm
     assert not [p for p in path.parent.iterdir() if ".tmp-" in p.name]
 
 
+@pytest.mark.model
 @pytest.mark.slow
 def test_loading_a_prompt_state_leaves_the_logits_buffer_in_place_and_unread(real_llm: LlamaCppChat) -> None:
     real_llm.client.reset()
@@ -259,6 +263,7 @@ def test_loading_a_prompt_state_leaves_the_logits_buffer_in_place_and_unread(rea
     assert _answer(real_llm) == fresh
 
 
+@pytest.mark.model
 @pytest.mark.slow
 def test_a_changed_prefix_or_a_damaged_state_file_is_recomputed(real_llm: LlamaCppChat,
                                                                 monkeypatch: pytest.MonkeyPatch) -> None:

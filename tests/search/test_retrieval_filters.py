@@ -54,6 +54,7 @@ def indexed(corpus: Path) -> Path:
     return corpus
 
 
+@pytest.mark.model
 @pytest.mark.parametrize("mode", ["dense", "bm25", "hybrid"])
 def test_a_date_range_returns_only_articles_in_range(indexed: Path, mode: str) -> None:
     docs = _retriever(mode).search("Starliner astronauts capsule", k=4,
@@ -62,6 +63,7 @@ def test_a_date_range_returns_only_articles_in_range(indexed: Path, mode: str) -
     assert docs[0].metadata["doc_id"] == "march-starliner.md"
 
 
+@pytest.mark.model
 @pytest.mark.parametrize("mode", ["dense", "bm25"])
 @pytest.mark.parametrize("filters", [SearchFilters(since="2025-03-01", until="2025-03-31"),
                                      SearchFilters(outlets=("usa today",))], ids=["dates", "outlet"])
@@ -74,18 +76,21 @@ def test_the_filter_acts_inside_the_search_not_after_a_top_k(indexed: Path, mode
     assert [d.metadata["doc_id"] for d in docs] == ["march-starliner.md"]
 
 
+@pytest.mark.model
 @pytest.mark.parametrize("mode", ["dense", "bm25"])
 def test_outlets_match_case_insensitively_on_both_retrievers(indexed: Path, mode: str) -> None:
     docs = _retriever(mode).search("Starliner", k=4, filters=SearchFilters(outlets=("cnn", "  Usa  Today ")))
     assert {d.metadata["outlet"] for d in docs} == {"CNN", "USA TODAY"}
 
 
+@pytest.mark.model
 def test_an_undated_article_is_never_inside_a_date_range(indexed: Path) -> None:
     docs = _retriever("hybrid").search("Starliner crew capsule history", k=4, filters=SearchFilters(until="2030-01-01"))
     assert "undated-starliner.md" not in {d.metadata["doc_id"] for d in docs}
     assert "undated-starliner.md" in {d.metadata["doc_id"] for d in _retriever("hybrid").search("Starliner history", k=4)}
 
 
+@pytest.mark.model
 def test_prefer_recent_puts_the_newer_relevant_article_first(indexed: Path) -> None:
     query = "Starliner capsule International Space Station astronauts"
     plain = _retriever("hybrid").search(query, k=3)
@@ -95,6 +100,7 @@ def test_prefer_recent_puts_the_newer_relevant_article_first(indexed: Path) -> N
     assert "march-budget.md" not in {d.metadata["doc_id"] for d in recent}  # recency never beats relevance
 
 
+@pytest.mark.model
 def test_passages_carry_the_article_metadata(indexed: Path) -> None:
     doc = _retriever("hybrid").search("splashed down off Florida", k=1)[0]
     meta = doc.metadata
@@ -103,6 +109,7 @@ def test_passages_carry_the_article_metadata(indexed: Path) -> None:
     assert {"url", "authors", "group", "score", "similarity", "also_reported_by"} <= set(meta)
 
 
+@pytest.mark.model
 def test_articles_lists_newest_first_undated_last_and_filters(indexed: Path) -> None:
     index = Index(Settings())
     assert [a["doc_id"] for a in index.articles()] == [
@@ -114,6 +121,7 @@ def test_articles_lists_newest_first_undated_last_and_filters(indexed: Path) -> 
         "march-budget.md"]
 
 
+@pytest.mark.model
 def test_a_corrected_date_updates_the_article(indexed: Path) -> None:
     fixed = dict(ARTICLES)
     fixed["june-starliner.md"] = ("2024-06-07", *ARTICLES["june-starliner.md"][1:])
@@ -142,6 +150,7 @@ def test_a_bad_date_is_a_clear_error() -> None:
         SearchFilters(since="2025-03-20", until="2025-03-10")
 
 
+@pytest.mark.model
 @pytest.mark.parametrize("mode", ["dense", "bm25", "hybrid"])
 def test_an_unknown_outlet_is_an_error_naming_the_closest_indexed_ones(indexed: Path, mode: str) -> None:
     from rag import QuestionError

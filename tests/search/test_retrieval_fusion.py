@@ -16,6 +16,8 @@ from rag import Assistant, Settings
 
 from ..conftest import CORPUS, SHARED_EVAL
 
+pytestmark = pytest.mark.model
+
 SQUAD = SHARED_EVAL / "squad2" / "corpus.jsonl"
 SEED = "french-instructors-ukraine.md"
 

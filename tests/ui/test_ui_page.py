@@ -451,6 +451,7 @@ def test_add_from_url_on_the_real_assistant_refuses_a_private_address_by_default
     assert not list((tmp_path / "corpus").glob("*.html"))
 
 
+@pytest.mark.model
 def test_add_from_url_on_the_real_assistant_fetches_indexes_and_lists_the_article(tmp_path: Path, local_site: str):
     from rag import Assistant
     from ui.app import ChatPage
