@@ -1,8 +1,9 @@
 """Shared fixtures and the test tiers. Every test runs with its own data directory, so no test touches a real index.
 
-The real embedding model and the real LLM load once per session (`seed_assistant`); tests that only
-need retrieval use `fake_llm_assistant`, whose chat model is LangChain's scripted fake: it isolates
-the chain's checking logic, never stands in for a feature's real test.
+The real embedding model and the real LLM load once per session (`seed_assistant`); tests of the chain's
+decisions give an `Assistant` on the seed index LangChain's scripted fake (`factories.fake_llm`): it
+isolates the chain's checking logic, never stands in for a feature's real test. Builders of citations,
+answers and small corpora are in factories.py.
 
 Tiers (docs/TESTING.md): every test gets exactly one of three marks, `unit` (no model), `model` (loads
 MiniLM or the LLM, in this process or in a `rag` subprocess) or `browser` (a real Chromium). The mark
@@ -23,11 +24,8 @@ import pytest
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-ROOT = Path(__file__).resolve().parent.parent
-CORPUS = ROOT / "corpus"
-SHARED_EVAL = ROOT.parent / "shared" / "eval"
-DATA = Path(__file__).resolve().parent / "data"
-ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
+from .factories import CORPUS  # noqa: E402  (after the environment: it imports rag)
+
 
 TIERS = ("unit", "model", "browser")
 BROWSER_FIXTURES = {"browser"}  # a headless Chromium (tests/ui/test_ui_browser.py)

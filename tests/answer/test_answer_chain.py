@@ -18,10 +18,11 @@ from rag import REFUSAL_TEXT, Assistant, Settings
 from rag.answer.chain import summary_request
 from rag.answer.prompts import ABOUT_ASSISTANT
 
+from ..factories import fake_llm, write_article
+
 
 def _assistant(seed_index_dir: Path, *replies: str) -> Assistant:
-    llm = GenericFakeChatModel(messages=iter([AIMessage(r) for r in replies]))
-    return Assistant(Settings(data_dir=seed_index_dir), llm=llm)
+    return Assistant(Settings(data_dir=seed_index_dir), llm=fake_llm(*replies))
 
 
 def test_a_supported_answer_streams_and_ends_verified_with_its_sentence_span(seed_index_dir: Path) -> None:
@@ -105,16 +106,15 @@ def _dated_corpus(folder: Path) -> Path:
         ("2025-02-20", "CNN", "Delta jet flips in Toronto", "A Delta jet overturned while landing in Toronto, injuring 21 people."),
     ]
     for date, outlet, title, text in stories:
-        (folder / f"{title.lower().replace(' ', '-')}.md").write_text(
-            f"---\ntitle: \"{title}\"\ndate: {date}\nsource: \"{outlet}\"\n---\n\n{text} More details followed in the report.\n",
-            encoding="utf-8")
+        write_article(folder, f"{title.lower().replace(' ', '-')}.md", f"{text} More details followed in the report.",
+                      title=title, date=date, source=outlet)
     return folder
 
 
 @pytest.mark.model
 def test_what_happened_this_week_lists_the_weeks_stories_newest_first(tmp_path: Path) -> None:
     corpus = _dated_corpus(tmp_path / "corpus-dated") if (tmp_path / "corpus-dated").mkdir() is None else None
-    assistant = Assistant(Settings(data_dir=tmp_path / "idx"), llm=GenericFakeChatModel(messages=iter([])))
+    assistant = Assistant(Settings(data_dir=tmp_path / "idx"), llm=fake_llm())
     assistant.index(corpus)
     answer = assistant.ask("What happened this week?", as_of="2025-03-18")
     assert answer.kind == "digest" and not answer.refused, answer.text
@@ -145,7 +145,7 @@ def test_dated_questions_search_only_their_range(tmp_path: Path) -> None:
     corpus = tmp_path / "corpus-dated"
     corpus.mkdir()
     _dated_corpus(corpus)
-    llm = GenericFakeChatModel(messages=iter([AIMessage("A Delta jet overturned while landing in Toronto [1].")]))
+    llm = fake_llm("A Delta jet overturned while landing in Toronto [1].")
     assistant = Assistant(Settings(data_dir=tmp_path / "idx"), llm=llm)
     assistant.index(corpus)
     answer = assistant.ask("Where did a Delta jet overturn in February 2025?", as_of="2025-03-18")
@@ -171,7 +171,7 @@ def test_this_week_finds_the_weeks_article_over_an_older_one_on_the_same_topic(t
     for date, text in (("2025-03-17", "NASA said the Starliner crew splashed down safely off Florida on Monday."),
                        ("2024-06-06", "NASA said the Starliner capsule docked with the space station on Thursday.")):
         (corpus / f"{date}-starliner.txt").write_text(text + " The agency will review the flight data.\n", encoding="utf-8")
-    llm = GenericFakeChatModel(messages=iter([AIMessage("NASA said the Starliner crew splashed down off Florida [1].")]))
+    llm = fake_llm("NASA said the Starliner crew splashed down off Florida [1].")
     assistant = Assistant(Settings(data_dir=tmp_path / "idx"), llm=llm)
     assistant.index(corpus)
     answer = assistant.ask("What did NASA say about Starliner this week?", as_of="2025-03-18")
@@ -183,7 +183,7 @@ def test_this_week_finds_the_weeks_article_over_an_older_one_on_the_same_topic(t
 def test_the_prompt_is_cut_to_fit_the_models_context(seed_index_dir: Path) -> None:
     from rag.answer.prompts import ANSWER_TEMPLATE, SYSTEM_PROMPT
 
-    llm = GenericFakeChatModel(messages=iter([AIMessage("Umerov urged France to deliver more weapons [1].")]))
+    llm = fake_llm("Umerov urged France to deliver more weapons [1].")
     assistant = Assistant(Settings(data_dir=seed_index_dir, llm_context=1024, llm_max_tokens=64,
                                    evidence_chars=3000), llm=llm)
     question = "What did Umerov request from France and its allies in the talks with the French minister?"
@@ -198,14 +198,13 @@ def test_a_question_too_long_for_the_context_is_a_clear_error(seed_index_dir: Pa
     from rag import QuestionError
 
     assistant = Assistant(Settings(data_dir=seed_index_dir, llm_context=600, llm_max_tokens=64),
-                          llm=GenericFakeChatModel(messages=iter([])))
+                          llm=fake_llm())
     with pytest.raises(QuestionError, match="RAG_LLM_CONTEXT"):
         assistant.ask("What did Umerov request from France " + "and its allies " * 60 + "?")
 
 
 def test_a_year_in_a_question_about_undated_articles_does_not_empty_the_search(seed_index_dir: Path) -> None:
-    llm = GenericFakeChatModel(messages=iter([AIMessage("Ukraine said it was interested in receiving foreign "
-                                                        "instructors starting in February 2024 [1].")]))
+    llm = fake_llm("Ukraine said it was interested in receiving foreign instructors starting in February 2024 [1].")
     answer = Assistant(Settings(data_dir=seed_index_dir), llm=llm).ask(
         "From when in 2024 did Ukraine say it was interested in receiving foreign instructors?")
     assert answer.passages and not answer.refused, answer.notes
@@ -334,7 +333,7 @@ def test_a_summary_of_an_article_that_is_not_indexed_is_refused(tmp_path: Path) 
     corpus = tmp_path / "corpus-dated"
     corpus.mkdir()
     _dated_corpus(corpus)
-    llm = GenericFakeChatModel(messages=iter(["A Delta jet overturned while landing in Toronto [1]."]))
+    llm = fake_llm("A Delta jet overturned while landing in Toronto [1].")
     assistant = Assistant(Settings(data_dir=tmp_path / "idx"), llm=llm)
     assistant.index(corpus)
     missing = assistant.ask("Summarize the article about the theft of crown jewels from the Louvre museum.")

@@ -6,16 +6,17 @@ Uses the real bundled MiniLM where sentences are selected (it is what the assist
 from __future__ import annotations
 
 import numpy as np
-import pytest
 
 from rag.answer.evidence import Evidence, EvidenceBlock, header, reading_order, select_evidence
 from rag.types import Citation, split_sentences
 
+from ..factories import make_citation
+
 
 def _passage(n: int, doc_id: str, text: str, *, title: str = "French instructors in Ukraine", start: int = 0,
              outlet: str = "Kyiv Post", date: str = "2024-05-30") -> Citation:
-    return Citation(n=n, doc_id=doc_id, title=title, source=f"{doc_id}.md", start=start, end=start + len(text),
-                    text=text, score=0.1, similarity=0.5, date=date, outlet=outlet)
+    return make_citation(n, text, doc_id=doc_id, title=title, source=f"{doc_id}.md", start=start, outlet=outlet,
+                         date=date)
 
 
 def _block(n: int, passage: Citation) -> EvidenceBlock:

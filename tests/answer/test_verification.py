@@ -13,10 +13,11 @@ from rag.answer.verification import VerificationPolicy, is_absence, loops, missi
 from rag.settings import Settings
 from rag.types import Citation, split_sentences, validate_question
 
+from ..factories import make_citation
+
 
 def _passage(n: int, text: str, title: str = "French instructors", start: int = 0) -> Citation:
-    return Citation(n=n, doc_id=f"d{n}", title=title, source="s", start=start, end=start + len(text), text=text,
-                    score=0.1, similarity=0.5, date="2024-05-30", outlet="Kyiv Post")
+    return make_citation(n, text, doc_id=f"d{n}", title=title, source="s", start=start)
 
 
 PASSAGES = [

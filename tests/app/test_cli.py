@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from ..conftest import CORPUS
+from ..factories import CORPUS, fake_llm, write_article
 
 RAG = [sys.executable, "-m", "rag.cli"]
 
@@ -72,8 +72,7 @@ def _hostile_corpus(tmp_path: Path) -> Path:
     folder = tmp_path / "hostile"
     folder.mkdir()
     # The title in YAML's own escapes (a JSON string is one): YAML refuses raw control characters.
-    title = json.dumps("Splashdown " + LINK + "\x1b]0;title\x07")
-    (folder / HOSTILE_NAME).write_text(f"---\ntitle: {title}\n---\n\n{HOSTILE_TEXT}")
+    write_article(folder, HOSTILE_NAME, HOSTILE_TEXT, title="Splashdown " + LINK + "\x1b]0;title\x07")
     (folder / BROKEN_NAME).write_bytes(b"%PDF-1.7 not really a pdf")
     return folder
 
@@ -92,9 +91,6 @@ def test_index_prints_no_escape_sequence_from_a_file_name(tmp_path: Path) -> Non
 def test_ask_prints_no_escape_sequence_from_articles_or_the_model(tmp_path: Path, monkeypatch, capsys) -> None:
     # `rag ask` as a user runs it (the CLI entry function), on the real index of the hostile corpus; only
     # the model is scripted, replying with the article's own escape sequences as a model may copy them.
-    from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
-    from langchain_core.messages import AIMessage
-
     import rag.assistant
     from rag.cli import main
 
@@ -106,7 +102,7 @@ def test_ask_prints_no_escape_sequence_from_articles_or_the_model(tmp_path: Path
 
     class ScriptedAssistant(rag.assistant.Assistant):
         def __init__(self, settings, **_: object) -> None:
-            super().__init__(settings, llm=GenericFakeChatModel(messages=iter([AIMessage(reply)] * 3)))
+            super().__init__(settings, llm=fake_llm(reply, reply, reply))
 
     monkeypatch.setattr(rag.assistant, "Assistant", ScriptedAssistant)
     for args in (["ask", "Where did the Starliner capsule splash down?"],

@@ -20,7 +20,7 @@ from rag import Assistant, QuestionError, Settings
 from rag.ingest.documents import load_corpus, upload_target
 from rag.llm.models import BUNDLED_MODELS, ensure_gguf, sha256_file
 
-from ..pdfs import write_text_pdf
+from ..factories import write_text_pdf
 
 
 @pytest.fixture

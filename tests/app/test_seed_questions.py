@@ -14,7 +14,7 @@ import pytest
 
 from rag import REFUSAL_TEXT
 
-from ..conftest import DATA
+from ..factories import DATA
 
 SEED_FILE = DATA / "seed_questions.jsonl"
 ROWS = [json.loads(line) for line in SEED_FILE.read_text(encoding="utf-8").splitlines() if line.strip()]

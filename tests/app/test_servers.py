@@ -8,8 +8,6 @@ the shared server, and its own data directory (where the BM25 twin lives).
 from __future__ import annotations
 
 import os
-import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -23,18 +21,12 @@ import pytest
 from rag import Assistant, ChromaUnreachableError, LLMUnreachableError, Settings
 from rag.llm.models import BUNDLED_MODELS, ensure_gguf
 
-from ..conftest import CORPUS
+from ..factories import free_port, seed_corpus
 
 BIN = Path(sys.executable).parent
 SEED_QUESTION = "What did Umerov request?"
 
 pytestmark = pytest.mark.slow
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class Server:
@@ -73,7 +65,7 @@ class Server:
 
 
 def _start_chroma(folder: Path) -> Server:
-    port = _free_port()
+    port = free_port()
     return Server([str(BIN / "chroma"), "run", "--path", str(folder), "--host", "127.0.0.1", "--port", str(port)],
                   port, "/api/v2/heartbeat", folder.with_suffix(".log"))
 
@@ -93,11 +85,8 @@ def server_settings(chroma_server: Server, tmp_path: Path) -> Settings:
 
 @pytest.fixture
 def corpus(tmp_path: Path) -> Path:
-    folder = tmp_path / "corpus"
-    folder.mkdir()
-    shutil.copy(CORPUS / "french-instructors-ukraine.md", folder)
-    (folder / "b.txt").write_text("The harbour reopened on Monday. Ferries resumed service to the islands.")
-    return folder
+    return seed_corpus(tmp_path / "corpus",
+                       {"b.txt": "The harbour reopened on Monday. Ferries resumed service to the islands."})
 
 
 # ------------------------------------------------------------------------------------------ Chroma
@@ -156,13 +145,13 @@ def test_answers_come_from_a_chroma_server(server_settings: Settings, corpus: Pa
 
 @pytest.mark.model
 def test_an_unreachable_chroma_server_is_a_clear_error_naming_it() -> None:
-    url = f"http://127.0.0.1:{_free_port()}"
+    url = f"http://127.0.0.1:{free_port()}"
     with pytest.raises(ChromaUnreachableError, match=f"Chroma server at {url} did not answer"):
         Assistant(Settings(chroma_url=url)).search(SEED_QUESTION)
 
 
 def test_an_unreachable_chroma_server_through_the_cli_exits_2_without_traceback(tmp_path: Path) -> None:
-    url = f"http://127.0.0.1:{_free_port()}"
+    url = f"http://127.0.0.1:{free_port()}"
     result = subprocess.run([sys.executable, "-m", "rag.cli", "ask", SEED_QUESTION], capture_output=True, text=True,
                             env={**os.environ, "RAG_CHROMA_URL": url, "HF_HUB_OFFLINE": "1"}, timeout=300)
     assert result.returncode == 2
@@ -192,7 +181,7 @@ def _start_llm_server(folder: Path) -> Server:
     """llama-cpp-python's OpenAI-compatible server, serving the bundled default model."""
     name = Settings().llm_model if Settings().llm_model in BUNDLED_MODELS else "qwen2.5-coder-1.5b"
     gguf = ensure_gguf(BUNDLED_MODELS[name], Settings().model_cache)
-    port = _free_port()
+    port = free_port()
     server = Server([sys.executable, "-m", "llama_cpp.server", "--model", str(gguf), "--model_alias", name,
                      "--host", "127.0.0.1", "--port", str(port), "--n_ctx", "4096",
                      "--n_threads", str(os.cpu_count() or 2)], port, "/v1/models", folder / "llm-server.log")
@@ -239,14 +228,14 @@ def test_openai_backend_refuses_what_the_articles_do_not_say(openai_assistant: A
 
 
 def test_an_unreachable_llm_server_is_a_clear_error_naming_it(seed_index_dir: Path) -> None:
-    url = f"http://127.0.0.1:{_free_port()}/v1"
+    url = f"http://127.0.0.1:{free_port()}/v1"
     assistant = Assistant(Settings(data_dir=seed_index_dir, llm_backend="openai", llm_base_url=url))
     with pytest.raises(LLMUnreachableError, match=f"model server at {url} did not answer"):
         assistant.ask(SEED_QUESTION)
 
 
 def test_an_unreachable_llm_server_through_the_cli_exits_2_without_traceback(seed_index_dir: Path) -> None:
-    url = f"http://127.0.0.1:{_free_port()}/v1"
+    url = f"http://127.0.0.1:{free_port()}/v1"
     env = {**os.environ, "RAG_DATA_DIR": str(seed_index_dir), "RAG_LLM_BACKEND": "openai", "RAG_LLM_BASE_URL": url,
            "HF_HUB_OFFLINE": "1"}
     result = subprocess.run([sys.executable, "-m", "rag.cli", "ask", SEED_QUESTION], capture_output=True, text=True,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from rag.settings import Settings, settings_markdown
 
-from ..conftest import ROOT
+from ..factories import ROOT
 
 
 def test_the_settings_page_is_up_to_date_with_the_settings_object() -> None:

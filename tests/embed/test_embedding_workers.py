@@ -16,7 +16,7 @@ from rag.ingest.chunking import sentence_spans
 from rag.ingest.documents import load_corpus
 from rag.settings import Settings
 
-from ..conftest import CORPUS, ROOT
+from ..factories import CORPUS, ROOT
 
 pytestmark = pytest.mark.model  # every test embeds with the real MiniLM, in this process or in workers
 

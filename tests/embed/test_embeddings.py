@@ -13,7 +13,7 @@ from rag.errors import ModelError
 from rag.ingest.chunking import sentence_spans
 from rag.settings import Settings
 
-from ..conftest import CORPUS
+from ..factories import CORPUS
 
 
 def _real_sentences() -> list[str]:

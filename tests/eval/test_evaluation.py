@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from rag.answer.chain import REFUSAL_TEXT, Answer, Citation, Timings
+from rag.answer.chain import REFUSAL_TEXT, Answer, Timings
 from rag.errors import CorpusError
 from rag.eval.evaluation import (
     ask_rows,
@@ -41,7 +41,7 @@ from rag.eval.evaluation import (
 )
 from rag.settings import Settings
 
-from ..conftest import CORPUS, DATA
+from ..factories import CORPUS, DATA, make_answer, make_citation, write_jsonl
 
 MINI = DATA / "scifact-mini"
 
@@ -150,8 +150,8 @@ def test_retrieval_eval_command_prints_one_json_object(capsys: pytest.CaptureFix
 
 
 def _answer(text: str, refused: bool = False, cited: list[tuple[str, str]] | None = None) -> Answer:
-    citations = [Citation(i, doc, "", "", 0, len(t), t, 0.0) for i, (doc, t) in enumerate(cited or [], start=1)]
-    return Answer(question="q", text=text, refused=refused, citations=citations, timings=Timings(total_ms=10.0))
+    citations = [make_citation(i, t, doc_id=doc) for i, (doc, t) in enumerate(cited or [], start=1)]
+    return make_answer(text, citations, question="q", refused=refused, timings=Timings(total_ms=10.0), passages=[])
 
 
 def test_seed_rows_count_as_correct_when_the_answer_contains_an_accepted_string() -> None:
@@ -192,7 +192,7 @@ def test_qa_eval_asks_every_question_through_the_assistant_and_writes_one_line_e
          "answers": ["Syrskyi"], "impossible": False, "evidence": "already signed the documents"},
         {"id": "seed-b", "question": "What is the population of France?", "answers": [], "impossible": True},
     ]
-    questions.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    write_jsonl(questions, rows)
     out = tmp_path / "results.jsonl"
     summary, path = evaluate_qa(CORPUS, questions, llm=seed_assistant.chain.llm, out=out, progress=False)
     assert path == out

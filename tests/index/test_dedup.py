@@ -17,6 +17,8 @@ from rag.index import Index
 from rag.index.dedup import group_articles, lsh_bands, shingles, signature
 from rag.search.retrieval import HybridRetriever, cap_per_story, distinct_stories
 
+from ..factories import write_article
+
 WIRE = ("The European Space Agency launched its Juice probe to Jupiter on Friday from Kourou in French Guiana. "
         "The spacecraft will take eight years to reach the giant planet, where it will study three of its icy moons, "
         "Ganymede, Callisto and Europa, which may hold oceans of liquid water beneath their frozen crusts. "
@@ -47,7 +49,7 @@ OTHERS = {
 
 def _write(folder: Path, articles: dict[str, tuple[str, str, str]]) -> None:
     for name, (outlet, title, text) in articles.items():
-        (folder / name).write_text(f"---\ntitle: {title}\ndate: 2023-04-14\nsource: {outlet}\n---\n{text}\n")
+        write_article(folder, name, text, title=title, date="2023-04-14", source=outlet)
 
 
 @pytest.fixture

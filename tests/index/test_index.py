@@ -11,8 +11,7 @@ from rag import Assistant, CorpusError, IndexMissingError, Settings
 from rag.index import Index
 from rag.search.retrieval import HybridRetriever
 
-from ..conftest import CORPUS
-from ..pdfs import pdf_bytes
+from ..factories import pdf_bytes, seed_corpus, write_jsonl
 
 
 def _ids_by_doc(assistant: Assistant) -> dict[str, set[str]]:
@@ -25,12 +24,9 @@ def _ids_by_doc(assistant: Assistant) -> dict[str, set[str]]:
 
 @pytest.fixture
 def corpus(tmp_path: Path) -> Path:
-    folder = tmp_path / "corpus"
-    folder.mkdir()
-    shutil.copy(CORPUS / "french-instructors-ukraine.md", folder)
-    (folder / "b.txt").write_text("The harbour reopened on Monday. Ferries resumed service to the islands.")
-    (folder / "c.txt").write_text("The council approved a new library. Construction starts in spring.")
-    return folder
+    return seed_corpus(tmp_path / "corpus", {
+        "b.txt": "The harbour reopened on Monday. Ferries resumed service to the islands.",
+        "c.txt": "The council approved a new library. Construction starts in spring."})
 
 
 @pytest.fixture
@@ -352,7 +348,7 @@ def test_a_jsonl_that_turns_unreadable_keeps_every_article_it_held(assistant: As
     import json
 
     news = corpus / "news.jsonl"
-    news.write_text("".join(json.dumps(r) + "\n" for r in _rows(3)))
+    write_jsonl(news, _rows(3))
     assistant.index(corpus)
     before = _doc_ids_of("news.jsonl")
     news.write_bytes(b"\xff\xfe not utf-8 any more")

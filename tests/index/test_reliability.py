@@ -25,7 +25,7 @@ from filelock import FileLock
 
 from rag import Assistant, IndexBusyError, Settings
 
-from ..conftest import SHARED_EVAL
+from ..factories import SHARED_EVAL, write_jsonl
 
 SCIFACT = SHARED_EVAL / "scifact" / "corpus.jsonl"
 BATCH = 16
@@ -34,10 +34,6 @@ _PROGRESS = re.compile(r"(\d+)/(\d+) \[")
 
 pytestmark = [pytest.mark.skipif(not SCIFACT.exists(), reason="needs ../shared/eval/scifact"),
               pytest.mark.model]  # `rag index` in subprocesses embeds with the real MiniLM
-
-
-def _write_jsonl(path: Path, rows: list[dict[str, str]]) -> None:
-    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
 
 
 @pytest.fixture(scope="module")
@@ -53,13 +49,13 @@ def corpora(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     new, old = root / "new", root / "old"
     new.mkdir()
     old.mkdir()
-    _write_jsonl(new / "part1.jsonl", rows[:40])
-    _write_jsonl(new / "part2.jsonl", rows[40:80])
+    write_jsonl(new / "part1.jsonl", rows[:40])
+    write_jsonl(new / "part2.jsonl", rows[40:80])
     (new / "note.md").write_text("# Lab note\n\nThe centrifuge in room 4 was recalibrated on Tuesday.\n")
     changed = [dict(r, text="Earlier draft. " + r["text"][: len(r["text"]) // 2]) for r in rows[:3]]
-    _write_jsonl(old / "part1.jsonl", changed + rows[3:40])
-    _write_jsonl(old / "part2.jsonl", rows[40:60])
-    _write_jsonl(old / "gone.jsonl", rows[80:84])
+    write_jsonl(old / "part1.jsonl", changed + rows[3:40])
+    write_jsonl(old / "part2.jsonl", rows[40:60])
+    write_jsonl(old / "gone.jsonl", rows[80:84])
     return {"old": old, "new": new}
 
 
@@ -243,7 +239,7 @@ def long_run_corpus(corpora: dict[str, Path], tmp_path_factory: pytest.TempPathF
     root = tmp_path_factory.mktemp("long-run") / "corpus"
     shutil.copytree(corpora["new"], root)
     rows = [json.loads(line) for line in SCIFACT.read_text().splitlines()[100:1100]]
-    _write_jsonl(root / "bulk.jsonl", rows)
+    write_jsonl(root / "bulk.jsonl", rows)
     return root
 
 

@@ -25,8 +25,7 @@ from rag.ingest.documents import MB, LoadResult, load_file
 from rag.ingest.webpages import MAX_HTML_TAGS, read_html
 from rag.text import _ABBREVIATION, _SENTENCE_BREAK, split_sentences
 
-from ..conftest import CORPUS, SHARED_EVAL
-from ..pdfs import pdf_bytes
+from ..factories import CORPUS, SHARED_EVAL, pdf_bytes
 
 # A 1 MB adversarial input is read within this. The linear code takes about 4 s for the slowest kind (1 MB
 # of nested <div>s through BeautifulSoup) on the project's 2-core machine under load; the quadratic code

@@ -5,7 +5,7 @@ from __future__ import annotations
 from rag.ingest.chunking import chunk_document, sentence_spans
 from rag.ingest.documents import SourceDocument
 
-from ..conftest import CORPUS
+from ..factories import CORPUS
 
 
 def _doc(text: str) -> SourceDocument:

@@ -10,7 +10,7 @@ import pytest
 
 from rag.ingest.documents import MAX_TITLE_CHARS, SourceDocument, load_corpus, normalise_date
 
-from ..conftest import DATA
+from ..factories import DATA
 
 NEWS_PAGE = DATA / "news" / "starliner-page.html"
 
@@ -233,7 +233,7 @@ def test_hidden_files_are_ignored(tmp_path: Path) -> None:
 
 
 def test_pdf_text_is_extracted(tmp_path: Path) -> None:
-    from ..pdfs import write_text_pdf
+    from ..factories import write_text_pdf
 
     write_text_pdf(tmp_path / "doc.pdf", "Umerov asked for artillery.")
     doc, = load_corpus(tmp_path).documents
@@ -258,7 +258,7 @@ def test_text_saved_with_a_byte_order_mark_is_decoded_by_it(encoding: str, tmp_p
 def test_a_pdf_encrypted_with_an_empty_user_password_is_read(tmp_path: Path) -> None:
     from pypdf import PdfWriter
 
-    from ..pdfs import write_text_pdf
+    from ..factories import write_text_pdf
 
     write_text_pdf(tmp_path / "plain.pdf", "Umerov asked for artillery.")
     corpus = tmp_path / "corpus"

@@ -25,7 +25,7 @@ from rag.ingest.documents import load_corpus
 from rag.ingest.fetching import fetch_urls
 from rag.settings import Settings
 
-from ..conftest import DATA
+from ..factories import DATA
 
 PAGE = (DATA / "news" / "starliner-page.html").read_bytes()
 OTHER = (b"<html><head><title>Launch delayed | Orbit Daily</title><meta property='og:site_name' content='Orbit Daily'>"

@@ -15,6 +15,8 @@ from rag.filters import SearchFilters
 from rag.index import Index
 from rag.search.retrieval import HybridRetriever
 
+from ..factories import write_article
+
 ARTICLES = {
     "march-starliner.md": ("2025-03-18", "USA TODAY", "Starliner astronauts return",
                            "The two Starliner astronauts returned to Earth on Tuesday after nine months in orbit. "
@@ -31,8 +33,7 @@ ARTICLES = {
 
 def _write(folder: Path, articles: dict[str, tuple[str, str, str, str]]) -> None:
     for name, (date, outlet, title, text) in articles.items():
-        date_line = f"date: {date}\n" if date else ""
-        (folder / name).write_text(f"---\ntitle: {title}\n{date_line}source: {outlet}\n---\n{text}\n")
+        write_article(folder, name, text, title=title, date=date, source=outlet)
 
 
 @pytest.fixture

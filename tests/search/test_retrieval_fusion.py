@@ -7,14 +7,13 @@ article, each got one vote, and unrelated paragraphs that both retrievers ranked
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
 
 from rag import Assistant, Settings
 
-from ..conftest import CORPUS, SHARED_EVAL
+from ..factories import SHARED_EVAL, seed_corpus
 
 pytestmark = pytest.mark.model
 
@@ -24,9 +23,7 @@ SEED = "french-instructors-ukraine.md"
 
 @pytest.fixture(scope="module")
 def among_distractors(tmp_path_factory: pytest.TempPathFactory) -> Assistant:
-    folder = tmp_path_factory.mktemp("seed-among-squad")
-    shutil.copy(CORPUS / SEED, folder / SEED)
-    shutil.copy(SQUAD, folder / "squad.jsonl")
+    folder = seed_corpus(tmp_path_factory.mktemp("seed-among-squad"), {"squad.jsonl": SQUAD})
     assistant = Assistant(Settings(data_dir=tmp_path_factory.mktemp("data")))
     assistant.index(folder)
     return assistant

@@ -8,8 +8,6 @@ shows which question it belongs to.
 from __future__ import annotations
 
 import re
-import shutil
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -19,7 +17,7 @@ import pytest
 
 from rag import Assistant, Settings
 
-from ..conftest import CORPUS
+from ..factories import seed_corpus, served_page, write_article
 
 pytestmark = pytest.mark.slow
 
@@ -53,28 +51,17 @@ ARTICLES = [
 MAX_QUEUE = 8
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def app_url(seed_assistant: Assistant, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    from ui.app import build_app, launch
-
     root = tmp_path_factory.mktemp("ui-api")
-    corpus = root / "corpus"
-    shutil.copytree(CORPUS, corpus)
+    corpus = seed_corpus(root / "corpus")
     for stem, title, text, _, _ in ARTICLES:
-        (corpus / f"{stem}.md").write_text(f'---\ntitle: "{title}"\nsource: "test article"\n---\n\n{text}\n')
+        write_article(corpus, f"{stem}.md", text, title=title, source="test article")
     settings = Settings(data_dir=root / "data", corpus_dir=corpus, max_queue=MAX_QUEUE)
     assistant = Assistant(settings, llm=seed_assistant.chain.llm)  # the session's loaded model, not a second one
     assistant.index(corpus)
-    demo = build_app(assistant, settings)
-    url = launch(demo, settings, port=free_port(), block=False, quiet=True)
-    yield url
-    demo.close()
+    with served_page(assistant, settings) as (url, _):
+        yield url
 
 
 def _client(url: str):

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import random
 import re
-import shutil
-import socket
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,7 +18,7 @@ import pytest
 
 from rag import Assistant, Settings
 
-from ..conftest import ARTIFACTS, CORPUS
+from ..factories import ARTIFACTS, CORPUS, seed_corpus, served_page, write_article
 
 pytestmark = pytest.mark.slow
 
@@ -55,28 +53,17 @@ It holds two hundred apple trees and opens to visitors every Saturday.
 """
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def served(seed_assistant: Assistant, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Assistant]]:
-    from ui.app import build_app, launch
-
     if not CHROMIUM.exists():
         pytest.fail("Chromium is missing: run `make browser` (apt-get install chromium).")
     root = tmp_path_factory.mktemp("ui-browser")
-    corpus = root / "corpus"
-    shutil.copytree(CORPUS, corpus)
+    corpus = seed_corpus(root / "corpus")
     settings = Settings(data_dir=root / "data", corpus_dir=corpus)
     assistant = Assistant(settings, llm=seed_assistant.chain.llm)  # the session's loaded model, not a second one
     assistant.index(corpus)
-    demo = build_app(assistant, settings)
-    url = launch(demo, settings, port=free_port(), block=False, quiet=True)
-    yield url, assistant
-    demo.close()
+    with served_page(assistant, settings) as (url, _):
+        yield url, assistant
 
 
 @pytest.fixture(scope="module")
@@ -319,7 +306,7 @@ def test_questions_are_answered_while_the_corpus_is_reindexed(served: tuple[str,
     words = random.Random(7).choices(WORDS, k=24 * 5000)
     days = [f"On day {d} the harbour office of Port Ellery logged {' '.join(words[24 * d - 24:24 * d])}."
             for d in range(1, 5000)]
-    path.write_text('---\ntitle: "Port Ellery harbour log"\n---\n\n' + "\n".join(days))
+    write_article(path.parent, path.name, "\n".join(days), title="Port Ellery harbour log")
     upload(page, path)
     page.click("#reindex")
     page.get_by_role("tab", name="Chat").click()

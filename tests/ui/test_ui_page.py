@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import socket
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,25 +18,21 @@ from typing import Any
 
 import pytest
 
-from rag.answer.chain import REFUSAL_TEXT, Answer, Citation, Event, Timings
+from rag.answer.chain import Answer, Citation, Event, Timings
 from rag.errors import IndexMissingError, QuestionError
 from rag.settings import Settings
 from ui import render
 from ui.login import LoginThrottle
 
+from ..factories import free_port, make_answer, make_citation, served_page
+
 LONE_SURROGATE = "What did Umerov request?\ud800"
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def _citation(n: int = 1) -> Citation:
-    return Citation(n=n, doc_id="news/a.md", title="Starliner returns", source="news/a.md", start=0, end=30,
-                    text="The Starliner capsule returned.", score=0.03, similarity=0.5, date="2025-03-18",
-                    outlet="USA TODAY", url="https://example.com/a", authors=["Jane Doe"])
+    return make_citation(n, "The Starliner capsule returned.", doc_id="news/a.md", title="Starliner returns",
+                         score=0.03, date="2025-03-18", outlet="USA TODAY", url="https://example.com/a",
+                         authors=["Jane Doe"])
 
 
 class FakeAssistant:
@@ -63,12 +58,12 @@ class FakeAssistant:
         if self.fail is not None:
             raise self.fail
         yield Event("token", "It returned [1].")
-        answer = Answer(question=question, text="It returned [1].", refused=False, citations=[_citation()],
-                        timings=Timings(1, 2, 3), model="fake-model", passages=[_citation()],
-                        filters={"since": filters.get("since"), "until": filters.get("until"),
-                                 "outlets": filters.get("outlets", []), "prefer_recent": False,
-                                 "description": "articles from 10-16 March 2025" if filters.get("since") else ""})
-        yield Event("answer", answer=answer)
+        reply = make_answer("It returned [1].", [_citation()], question=question, timings=Timings(1, 2, 3),
+                       model="fake-model",
+                       filters={"since": filters.get("since"), "until": filters.get("until"),
+                                "outlets": filters.get("outlets", []), "prefer_recent": False,
+                                "description": "articles from 10-16 March 2025" if filters.get("since") else ""})
+        yield Event("answer", answer=reply)
 
     def ask(self, question: str, history: Any = None, **filters: Any) -> Answer:
         *_, last = self.stream(question, history, **filters)
@@ -315,14 +310,10 @@ def test_failures_are_forgotten_after_a_quiet_spell():
 # ------------------------------------------------------------------------------------------ the served page
 @pytest.fixture
 def served(settings: Settings) -> Iterator[tuple[str, Any]]:
-    from ui.app import build_app, launch
-
     settings.corpus_dir.mkdir(parents=True)
     assistant = FakeAssistant(settings, fail=RuntimeError("boom"), articles=ARTICLES)
-    demo = build_app(assistant, settings)  # type: ignore[arg-type]
-    url = launch(demo, settings, port=free_port(), block=False, quiet=True)
-    yield url, assistant
-    demo.close()
+    with served_page(assistant, settings) as (url, _):
+        yield url, assistant
 
 
 def call_ask_raw(url: str, question_json: str, api: str = "ask") -> tuple[str, str]:

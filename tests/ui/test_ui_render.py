@@ -15,13 +15,15 @@ from rag.index import FileReport, IndexReport
 from ui import render
 from ui.uploads import UploadResult
 
+from ..factories import make_answer, make_citation
+
 HOSTILE = 'Before <script>window.__pwned=1</script> and <img src=x onerror="window.__pwned=1"> after'
 
 
 def _citation(n: int = 1, text: str = "Umerov asked for ammunition.", title: str = "French instructors",
               source: str = "seed.md", **news: object) -> Citation:
-    return Citation(n=n, doc_id="doc.md", title=title, source=source, start=100, end=100 + len(text), text=text,
-                    score=0.0325, similarity=0.42, **news)  # type: ignore[arg-type]
+    return make_citation(n, text, doc_id="doc.md", title=title, source=source, start=100, score=0.0325,
+                         similarity=0.42, **{"date": "", "outlet": "", **news})
 
 
 NEWS = dict(date="2025-03-18", outlet="USA TODAY", url="https://www.usatoday.com/story/starliner",
@@ -30,11 +32,9 @@ NEWS = dict(date="2025-03-18", outlet="USA TODAY", url="https://www.usatoday.com
 
 def _answer(text: str = "He asked for ammunition [1].", citations: list[Citation] | None = None,
             refused: bool = False, rewritten: str = "") -> Answer:
-    citations = [_citation()] if citations is None else citations
-    return Answer(question="What did Umerov request?", text=text, refused=refused, citations=citations,
-                  rewritten_question=rewritten or "What did Umerov request?",
-                  timings=Timings(retrieval_ms=12.0, first_token_ms=1500.0, total_ms=4200.0),
-                  model="test-model", passages=list(citations))
+    return make_answer(text, [_citation()] if citations is None else citations, refused=refused,
+                       rewritten_question=rewritten or "What did Umerov request?",
+                       timings=Timings(retrieval_ms=12.0, first_token_ms=1500.0, total_ms=4200.0), model="test-model")
 
 
 def _turn(answer: Answer, context: tuple[str, str, str] | None = None) -> render.Turn:

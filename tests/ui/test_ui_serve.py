@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -14,27 +13,19 @@ import pytest
 
 from rag import Assistant, RagError, Settings
 
+from ..factories import free_port, served_page
+
 pytestmark = pytest.mark.slow
 
 USER, PASSWORD = "reader", "correct horse battery"
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def served(seed_assistant: Assistant, seed_index_dir: Path) -> Iterator[tuple[str, object]]:
-    from ui.app import build_app, launch
-
     settings = Settings(data_dir=seed_index_dir, auth_user=USER, auth_password=PASSWORD)
     assistant = Assistant(settings, llm=seed_assistant.chain.llm)  # only reads the shared seed index
-    demo = build_app(assistant, settings)
-    url = launch(demo, settings, port=free_port(), block=False, quiet=True)
-    yield url, demo
-    demo.close()
+    with served_page(assistant, settings) as (url, demo):
+        yield url, demo
 
 
 def test_page_listens_on_localhost_and_makes_no_share_link(served: tuple[str, object]):
