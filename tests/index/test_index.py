@@ -14,6 +14,31 @@ from rag.search.retrieval import HybridRetriever
 from ..factories import pdf_bytes, seed_corpus, write_jsonl
 
 
+def _chroma_clients(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The local Chroma stores opened from now on (a spy on chromadb's own constructor)."""
+    import chromadb
+
+    opened: list[str] = []
+    real = chromadb.PersistentClient
+    monkeypatch.setattr(chromadb, "PersistentClient", lambda *a, **k: opened.append(k.get("path", "")) or real(*a, **k))
+    return opened
+
+
+def _embedding_models(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The embedding models loaded from now on (a spy on the int8 loader, the default backend's)."""
+    from rag.embed import onnx_export
+
+    loaded: list[str] = []
+    real = onnx_export.load_int8_model
+
+    def spy(model: Path, cache: Path) -> object:
+        loaded.append(str(model))
+        return real(model, cache)
+
+    monkeypatch.setattr(onnx_export, "load_int8_model", spy)
+    return loaded
+
+
 def _ids_by_doc(assistant: Assistant) -> dict[str, set[str]]:
     ids, _, metas = assistant.store.all_passages()
     out: dict[str, set[str]] = {}
@@ -202,10 +227,10 @@ def test_an_unchanged_run_loads_no_model_and_does_not_rebuild_bm25(corpus: Path,
 
     monkeypatch.setattr(rag.index.store, "_save_bm25", no_rebuild)
     monkeypatch.setattr(rag.index.store, "_build_bm25", no_rebuild)
-    fresh = Assistant(Settings())  # a new `rag index` process
-    report = fresh.index(corpus)
+    models = _embedding_models(monkeypatch)
+    report = Assistant(Settings()).index(corpus)  # a new `rag index` process
     assert (report.skipped, report.chunks_added, report.total_documents) == (3, 0, 3)
-    assert fresh.embedder._model is None
+    assert not models
     assert (Settings().bm25_dir / "generation").read_text() == generation
 
 
@@ -233,14 +258,14 @@ def test_an_articles_text_is_rebuilt_from_its_passages(tmp_path) -> None:
 
 
 @pytest.mark.model
-def test_an_unchanged_run_is_recognised_without_opening_chroma(corpus: Path) -> None:
+def test_an_unchanged_run_is_recognised_without_opening_chroma(corpus: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     first = Assistant(Settings()).index(corpus)
-    fresh = Index(Settings())  # a new `rag index` process
-    report = fresh.update(corpus)
+    clients, models = _chroma_clients(monkeypatch), _embedding_models(monkeypatch)
+    report = Index(Settings()).update(corpus)  # a new `rag index` process
     assert (report.added, report.updated, report.skipped, report.deleted) == (0, 0, 3, 0)
     assert (report.total_documents, report.total_chunks) == (3, first.total_chunks)
     assert [f.status for f in report.files] == ["skipped"] * 3
-    assert fresh._client is None and fresh.embedder._model is None  # neither Chroma nor the model opened
+    assert not clients and not models  # neither Chroma nor the model opened
 
 
 @pytest.mark.model
@@ -280,14 +305,15 @@ def test_a_settings_change_that_reshapes_passages_is_not_taken_for_unchanged(cor
 
 
 @pytest.mark.model
-def test_a_file_kept_only_because_it_failed_to_read_leaves_the_full_path_on(corpus: Path) -> None:
+def test_a_file_kept_only_because_it_failed_to_read_leaves_the_full_path_on(corpus: Path,
+                                                                            monkeypatch: pytest.MonkeyPatch) -> None:
     Assistant(Settings()).index(corpus)
     (corpus / "b.txt").write_bytes(b"\x00\x00binary now")
     first = Assistant(Settings()).index(corpus)
-    store = Index(Settings())
-    second = store.update(corpus)
+    clients = _chroma_clients(monkeypatch)
+    second = Index(Settings()).update(corpus)
     # The store still holds b.txt's old passages, which no manifest of this corpus could describe.
-    assert store._client is not None
+    assert clients
     assert (first.failed, second.failed, second.deleted, second.total_documents) == (1, 1, 0, 3)
 
 
@@ -466,15 +492,15 @@ def test_the_collection_a_rebuild_replaced_is_deleted_by_a_later_run(corpus: Pat
     store.update(corpus, rebuild=True)
     names = {c.name for c in store.client.list_collections()}
     assert "articles" in names and Settings().bm25_dir.exists()  # still readable by searches in flight
-    within_grace = Index(Settings())
-    unchanged = within_grace.update(corpus)  # nothing to delete yet: decided from the manifest alone
-    assert unchanged.skipped == 3 and within_grace._client is None
+    clients = _chroma_clients(monkeypatch)
+    unchanged = Index(Settings()).update(corpus)  # nothing to delete yet: decided from the manifest alone
+    assert unchanged.skipped == 3 and not clients
     assert "articles" in {c.name for c in store.client.list_collections()}
     monkeypatch.setattr(rag.index.store, "RETIRED_GRACE_S", 0.0)
-    later = Index(Settings())
-    assert later.update(corpus).skipped == 3
-    assert later._client is not None  # the manifest sent it to the store, where the deletion is done
-    live = store._live_name()
+    assert Index(Settings()).update(corpus).skipped == 3
+    assert clients  # the manifest sent this run to the store, where the deletion is done
+    live = store.collection().name
     assert {c.name for c in store.client.list_collections()} == {live, "articles__live"}
-    assert not Settings().bm25_dir.exists() and store._bm25_folder(live).is_dir()
+    bm25 = Settings().bm25_dir
+    assert not bm25.exists() and [p.name for p in bm25.parent.glob(f"{bm25.name}-*")] == [f"{bm25.name}-{live}"]
     assert Index(Settings()).update(corpus).skipped == 3

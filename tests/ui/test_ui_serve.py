@@ -51,11 +51,16 @@ def test_with_the_password_the_api_answers(served: tuple[str, object]):
     assert client.predict("zqxv blorf wugga?", api_name="/ask").startswith("Not found in the indexed articles.")
 
 
-def test_login_with_only_a_user_name_is_refused_with_what_to_set():
-    from ui.app import _auth
+def test_login_with_only_a_user_name_is_refused_with_what_to_set(tmp_path: Path):
+    from ui.app import build_app, launch
 
-    with pytest.raises(RagError, match="RAG_AUTH_USER and RAG_AUTH_PASSWORD"):
-        _auth(Settings(auth_user="someone"))
+    settings = Settings(data_dir=tmp_path / "data", auth_user="someone")
+    demo = build_app(Assistant(settings), settings)
+    try:
+        with pytest.raises(RagError, match="RAG_AUTH_USER and RAG_AUTH_PASSWORD"):
+            launch(demo, settings, port=free_port(), block=False, quiet=True)
+    finally:
+        demo.close()
 
 
 def test_rag_serve_opens_the_page_on_localhost(seed_index_dir: Path):
