@@ -128,8 +128,7 @@ def test_an_index_written_through_workers_equals_one_written_in_process(tmp_path
     assert bm25_a.ids == bm25_b.ids == a["ids"] and bm25_a.keys == bm25_b.keys
 
 
-def test_workers_started_ahead_serve_the_first_long_write_and_unused_ones_are_stopped(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_workers_started_ahead_serve_the_first_long_write_and_unused_ones_are_stopped(tmp_path: Path) -> None:
     embedder = Embedder(Settings(embedding_process_min=1))
     embedder.start_workers(100)
     started = {p.pid for p in _workers()}
@@ -151,7 +150,7 @@ def test_workers_started_ahead_serve_the_first_long_write_and_unused_ones_are_st
     index = Index(Settings(data_dir=tmp_path / "d", embedding_process_min=1))
     started_ahead: list[int] = []
     start_workers = index.embedder.start_workers
-    monkeypatch.setattr(index.embedder, "start_workers", lambda n: started_ahead.append(n) or start_workers(n))
+    index.embedder.start_workers = lambda n: started_ahead.append(n) or start_workers(n)  # type: ignore[method-assign]
     index.update(corpus)  # the first write
     corpus.write_text("The harbour reopened on Tuesday. " * 50)
     index.update(corpus)  # a change to an index that exists
