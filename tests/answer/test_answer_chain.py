@@ -111,12 +111,16 @@ def _dated_corpus(folder: Path) -> Path:
     return folder
 
 
+def _dated_assistant(tmp_path: Path, *replies: str) -> Assistant:
+    """The three dated stories indexed (real MiniLM), answered by the scripted fake."""
+    assistant = Assistant(Settings(data_dir=tmp_path / "idx"), llm=fake_llm(*replies))
+    assistant.index(_dated_corpus(tmp_path / "corpus-dated"))
+    return assistant
+
+
 @pytest.mark.model
 def test_what_happened_this_week_lists_the_weeks_stories_newest_first(tmp_path: Path) -> None:
-    corpus = _dated_corpus(tmp_path / "corpus-dated") if (tmp_path / "corpus-dated").mkdir() is None else None
-    assistant = Assistant(Settings(data_dir=tmp_path / "idx"), llm=fake_llm())
-    assistant.index(corpus)
-    answer = assistant.ask("What happened this week?", as_of="2025-03-18")
+    answer = _dated_assistant(tmp_path).ask("What happened this week?", as_of="2025-03-18")
     assert answer.kind == "digest" and not answer.refused, answer.text
     lines = [line for line in answer.text.splitlines() if line.startswith("- ")]
     assert len(lines) == 2 and "Starliner" in lines[0] and "Senate" in lines[1], answer.text
@@ -142,12 +146,7 @@ def test_filters_that_match_no_article_refuse_with_that_reason(seed_index_dir: P
 
 @pytest.mark.model
 def test_dated_questions_search_only_their_range(tmp_path: Path) -> None:
-    corpus = tmp_path / "corpus-dated"
-    corpus.mkdir()
-    _dated_corpus(corpus)
-    llm = fake_llm("A Delta jet overturned while landing in Toronto [1].")
-    assistant = Assistant(Settings(data_dir=tmp_path / "idx"), llm=llm)
-    assistant.index(corpus)
+    assistant = _dated_assistant(tmp_path, "A Delta jet overturned while landing in Toronto [1].")
     answer = assistant.ask("Where did a Delta jet overturn in February 2025?", as_of="2025-03-18")
     assert answer.filters["since"] == "2025-02-01" and answer.filters["until"] == "2025-02-28"
     assert {p.date for p in answer.passages} <= {"2025-02-20"}
@@ -330,12 +329,7 @@ def test_a_study_passes_its_own_evidence_strategy_and_format_to_the_chain(seed_i
 
 @pytest.mark.model
 def test_a_summary_of_an_article_that_is_not_indexed_is_refused(tmp_path: Path) -> None:
-    corpus = tmp_path / "corpus-dated"
-    corpus.mkdir()
-    _dated_corpus(corpus)
-    llm = fake_llm("A Delta jet overturned while landing in Toronto [1].")
-    assistant = Assistant(Settings(data_dir=tmp_path / "idx"), llm=llm)
-    assistant.index(corpus)
+    assistant = _dated_assistant(tmp_path, "A Delta jet overturned while landing in Toronto [1].")
     missing = assistant.ask("Summarize the article about the theft of crown jewels from the Louvre museum.")
     assert missing.refused and not missing.citations, missing.text  # and the model was not asked: its one reply is left
     named = assistant.ask("Summarize the article about the Delta jet that flipped in Toronto.")
