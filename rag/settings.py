@@ -52,7 +52,7 @@ class Tuning(BaseModel):
     hnsw_construction_ef: int = Field(200, ge=10, description="HNSW candidates explored when inserting (`ef_construction`; fixed at creation).")
     hnsw_m: int = Field(32, ge=4, description="HNSW links per node (`max_neighbors`, M; fixed at creation).")
     # Syndicated copies and light rewrites of one wire story share about 0.6-0.9 of their word
-    # 3-shingles; different stories on one topic share under 0.1 (rag/index/dedup.py, tests/test_dedup.py).
+    # 3-shingles; different stories on one topic share under 0.1 (rag/index/dedup.py, tests/index/test_dedup.py).
     near_duplicate_threshold: float = Field(0.5, ge=0, le=1, description="Articles whose word-shingle Jaccard similarity (MinHash) is at least this are one story; 0 turns grouping off.")
 
     # --- embeddings and chunking ---

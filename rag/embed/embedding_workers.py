@@ -17,7 +17,7 @@ work, so a worker is not held up while the main process is inside a long `upsert
 
 Each worker runs the same encoder as the main process (`OnnxEncoder`: one text per single-threaded
 ONNX run, then `encode`'s normalisation), so a text's vector is bit-identical to the one the main
-process computes (`tests/test_embedding_workers.py`). A worker whose parent dies (kill -9) gets a
+process computes (`tests/embed/test_embedding_workers.py`). A worker whose parent dies (kill -9) gets a
 broken pipe at its next write and exits; Ctrl-C reaches the main process only (the workers have a
 session of their own), which stops them. Only for the onnx-int8 backend; torch embeds in-process.
 """

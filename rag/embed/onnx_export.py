@@ -25,7 +25,7 @@ per run: dynamic int8 quantisation picks one activation scale per tensor, i.e. o
 padding rows included, so in a batch a text's vector moved with its batch-mates (cosine 0.980 to the
 same text alone on an AVX-512 VNNI CPU). Run alone, a text's vector depends on the text only: the
 index promises that the same text gives the same vector whatever it is embedded with (bit-identical
-on one machine; `tests/test_embeddings.py`). It is also faster: no padding, and with one
+on one machine; `tests/embed/test_embeddings.py`). It is also faster: no padding, and with one
 single-threaded session run per CPU in parallel the cores never wait for each other (SciFact
 passages on this 2-core VNNI machine: 109/s batched by 64, 174/s one text per run on two threads).
 Across CPUs the int8 kernels differ (VNNI vs AVX2), so vectors agree to the fp32 reference within the

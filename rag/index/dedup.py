@@ -9,7 +9,7 @@ Jaccard (LSH alone lets some less similar pairs through).
 
 The MinHash and the banding are datasketch's (`MinHash(scheme="affine32")`, `MinHashLSH`), written
 out here in numpy with the permutations drawn once per process: the same signatures and the same
-groups (tests/test_dedup.py checks both against datasketch), without datasketch's per-article
+groups (tests/index/test_dedup.py checks both against datasketch), without datasketch's per-article
 set-up or its import of scipy (together ~1.3 s of a 1,500-article `rag index`). Articles linked by such
 pairs form one group (connected components, so a chain of rewrites is one story); the group's id is
 its smallest doc_id, and an article with no near-duplicate is its own group.

@@ -808,9 +808,6 @@ def get_all(col: Any, include: list[str], page: int = 5000, where: dict[str, Any
         offset += page
 
 
-_get_all = get_all  # the former name, still imported by tests/test_embedding_workers.py
-
-
 def _bm25_text(text: str, meta: dict[str, Any]) -> str:
     title = meta.get("title") or ""
     return f"{title}\n{text}" if title else text
