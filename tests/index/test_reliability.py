@@ -88,6 +88,11 @@ def _passages(assistant: Assistant) -> dict[str, tuple]:
             for cid, t, m in zip(ids, texts, metas)}
 
 
+def _interruptible() -> None:
+    """In the child before exec: SIGINT back to its default, as in a terminal's foreground job."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 class IndexRun:
     """`rag index` in a child process, its progress (done, total) parsed from the progress bar."""
 
@@ -95,8 +100,11 @@ class IndexRun:
         env = {**os.environ, "RAG_DATA_DIR": str(data_dir), "RAG_TUNING__INDEX_BATCH_SIZE": str(BATCH),
                "HF_HUB_OFFLINE": "1", **(env or {})}
         # Its own process group, as a command started from a terminal has: Ctrl-C signals the group.
+        # Ctrl-C's default action too: a test run started in the background (`pytest ... &` from a script)
+        # inherits SIGINT ignored, and Python then never turns it into KeyboardInterrupt.
         self.proc = subprocess.Popen([*RAG, "index", str(corpus), *extra], env=env, stdout=subprocess.PIPE,
-                                     stderr=subprocess.PIPE, text=True, start_new_session=True)
+                                     stderr=subprocess.PIPE, text=True, start_new_session=True,
+                                     preexec_fn=_interruptible)
         self.done = self.total = 0
         self.err = ""
         self._reader = threading.Thread(target=self._read, daemon=True)
