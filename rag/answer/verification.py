@@ -38,7 +38,7 @@ from rag.answer.injection import not_evidence
 from rag.types import cited_numbers, split_sentences, strip_citations
 
 __all__ = ["VerificationPolicy", "loops", "Verified", "with_citations", "claim_text", "missing_names", "names_in", "normalise",
-           "is_absence", "number_words", "without_apposition", "premise_spelling", "stated_fragment", "beyond_question", "undotted", "unhyphenated", "ordinal", "magnitude", "joined_units", "initialisms_in"]
+           "is_absence", "number_words", "without_apposition", "premise_spelling", "stated_fragment", "undotted", "unhyphenated", "ordinal", "magnitude", "joined_units", "initialisms_in"]
 
 _MONTHS = {"jan": "january", "feb": "february", "mar": "march", "apr": "april", "jun": "june", "jul": "july",
            "aug": "august", "sep": "september", "sept": "september", "oct": "october", "nov": "november",
@@ -283,23 +283,6 @@ def stated_fragment(sentence: str, passage_text: str) -> bool:
 _WORD_RUN = re.compile(r"[^\W_]+")
 
 
-def beyond_question(sentence: str, question: str) -> str:
-    """What a sentence adds to its question, when that is one run of words: "The Democrat candidate for
-    governor of California withdrew ..." adds "California" to "... governor of which state withdrew ...?".
-
-    Reason (issue 21): such a sentence is a fragment answer in the question's own words, so its cosine to the
-    passage is low for the same reason as a bare fragment's (one right answer was removed at 0.58); what it
-    claims is the fragment, which `stated_fragment` checks. "" when the sentence adds words in two or more
-    places (a claim of its own, left to the meaning check) or nothing.
-    """
-    asked = set(_WORD_RUN.findall(normalise(question)))
-    words = _WORD_RUN.findall(normalise(strip_citations(sentence)))
-    new = [i for i, w in enumerate(words) if w not in asked]
-    if not new or not asked or new[-1] - new[0] + 1 != len(new):
-        return ""
-    return " ".join(words[new[0]:new[-1] + 1])
-
-
 # The same word this many times in a row is the model looping, not a claim.
 LOOP_REPEATS = 4
 _LOOP = re.compile(rf"\b([^\W\d_]+)(?:\W+\1\b){{{LOOP_REPEATS - 1},}}", re.I)
@@ -387,8 +370,7 @@ class VerificationPolicy:
         if similarity < self.min_support_similarity:
             similarity = max(similarity, self.title_similarity(vector, block))
         named = bool(names_in(sentence)) and not missing
-        meaning = similarity >= self.min_support_similarity or (named and stated_fragment(sentence, context)) or (
-            named and stated_fragment(beyond_question(sentence, question), context))
+        meaning = similarity >= self.min_support_similarity or (named and stated_fragment(sentence, context))
         return {"block": block.n, "missing_names": missing, "names": not missing,
                 "similarity": round(similarity, 3), "meaning": meaning, "support": which}
 
