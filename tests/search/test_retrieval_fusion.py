@@ -15,9 +15,10 @@ from rag import Assistant, Settings
 
 from ..factories import SHARED_EVAL, seed_corpus
 
-pytestmark = pytest.mark.model
-
 SQUAD = SHARED_EVAL / "squad2" / "corpus.jsonl"
+
+pytestmark = [pytest.mark.model,
+              pytest.mark.skipif(not SQUAD.exists(), reason="needs ../shared/eval/squad2 (the distractors)")]
 SEED = "french-instructors-ukraine.md"
 
 
