@@ -154,6 +154,7 @@ class Settings(BaseSettings):
     top_k: int = Field(6, ge=1, le=20, description="Passages retrieved per question; their most relevant sentences become the evidence.")
     # 1800 (issue 21's curve, 5 Dec, EPYC-512): news dev third accuracy 0.815 vs 0.741 at 900, check third 0.630 vs
     # 0.611, accepted answer in the evidence 0.944 vs 0.870 (dev); first token p50 2.14 vs 1.39 s, inside the 2.5 s goal.
+    # Its cost: a cold `rag ask` p50 5.17 vs 4.37 s (bench.cold_start), over the 5 s goal; 900 is the setting for that.
     evidence_chars: int = Field(1800, ge=100, le=6000, description="Characters of selected sentences the model reads per question: more finds the answering sentence more often, and costs about 0.4 s of first token per 500 characters.")
     verify_names: bool = Field(True, description="Remove answer sentences whose names, numbers or dates are not in a cited passage.")
     digest_max_items: int = Field(8, ge=1, le=50, description="Stories listed for \"What happened this week?\"-style questions.")
