@@ -299,7 +299,7 @@ class AnswerChain:
         rewrite = ChatPromptTemplate.from_messages(
             [("system", REWRITE_SYSTEM), *REWRITE_EXAMPLES, ("human", REWRITE_TEMPLATE)])
         self.rewrite_chain = rewrite | llm | StrOutputParser()
-        self.policy = VerificationPolicy.from_settings(settings, self._embed)
+        self.policy = VerificationPolicy.from_settings(settings, self._embed, self._article_text)
         # llama.cpp is not re-entrant: one generation at a time for a local model (and, with `lock`,
         # across the chains that share it).
         self.llm_lock: threading.Lock | None = lock if lock is not None else threading.Lock() if serialize else None
@@ -308,6 +308,12 @@ class AnswerChain:
     # ------------------------------------------------------------------ plumbing
     def _embed(self, texts: list[str]) -> np.ndarray:
         return np.asarray(self.index.embedder.embed_documents(list(texts)), dtype=np.float32)
+
+    def _article_text(self, doc_id: str) -> str:
+        """A whole article, title and passages: what verification looks a question's name up in."""
+        rows = self.index.passages_of(doc_id)
+        title = rows[0][1].get("title", "") if rows else ""
+        return " ".join([title, *(text for text, _ in rows)])
 
     def _prime(self) -> None:
         """Read the fixed system prompt into the model's cache now (and from disk, when it can)."""

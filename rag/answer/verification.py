@@ -9,7 +9,8 @@ must pass, against at least one evidence block it cites, every check of the poli
   ("$3.5bn" = "$3.5 billion", `magnitude`) and a number written apart from its unit ("10 a.m." =
   "10am", `joined_units`). A number keeps the letters written onto it: "3D" and "250th" are
   checked whole, never as a bare 3 or 250. Names the question already uses are the user's premise
-  and are not checked. Reason: a wrong name or figure is the error a reader cannot spot, and the
+  and are not checked, unless a shown passage holds them: then the cited passage's article must name
+  them too (`premise_words`: a fact of another story is not about the question's subject). Reason: a wrong name or figure is the error a reader cannot spot, and the
   one a small model makes when two people share a passage.
 - `support_similarity`: the sentence means what the block says: the MiniLM cosine of the sentence,
   read after the question it answers (`claim_text`: "The speech took place in the Oval Office."
@@ -30,6 +31,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from typing import Any
+from collections.abc import Callable
 
 import numpy as np
 
@@ -207,8 +209,10 @@ def names_in(sentence: str) -> list[str]:
 PREMISE_SPELLING_RATIO = 0.85
 
 
-def premise_spelling(name: str, premise: str) -> bool:
-    """True when `name` is a misspelling of one of the question's own words (at least 5 letters).
+def premise_spelling(name: str, premise: str, allowed: set[str] | frozenset[str] | None = None) -> bool:
+    """True when `name` is a misspelling of one of the question's own words (at least 5 letters), and
+    that word is among `allowed` when given (`missing_names`: the cited passage's words and the
+    question's words no shown passage holds, `premise_words`).
 
     Reason: the question's names are the user's premise, not claims; a model that copies one with a
     typo has not invented it.
@@ -220,18 +224,19 @@ def premise_spelling(name: str, premise: str) -> bool:
         return False
     words = {w.strip(".-'") for w in re.findall(r"[\w'.-]+", normalise(premise))}
     return any(len(w) >= 4 and difflib.SequenceMatcher(None, key, w).ratio() >= PREMISE_SPELLING_RATIO
-               for w in words)
+               and (allowed is None or w in allowed) for w in words)
 
 
-def missing_names(sentence: str, evidence_text: str, premise: str = "") -> list[str]:
+def missing_names(sentence: str, evidence_text: str, premise: str = "", shown: frozenset[str] = frozenset()) -> list[str]:
     """Names and numbers of `sentence` that `evidence_text` does not contain (normalised).
 
     Names the question itself uses (`premise`) are not checked: restating the question's own words
     ("England beat Spain to win the 2025 Euros") is the user's premise, not a claim the model takes
-    from a passage; what the answer adds must be in the passage.
+    from a passage; what the answer adds must be in the passage. Except the question's names that the
+    evidence shown to the model holds (`shown`, from `shown_words`): see `premise_words`.
     """
-    have = _words(evidence_text) | (_words(premise) if premise else set())
-    capitals = initialisms_in(evidence_text) | (initialisms_in(premise) if premise else set())
+    have = _words(evidence_text) | (premise_words(premise, shown) if premise else set())
+    capitals = initialisms_in(evidence_text) | (initialisms_in(premise) - shown if premise else set())
     missing = []
     for name in names_in(sentence):
         key = normalise(name).strip(".-")
@@ -245,10 +250,29 @@ def missing_names(sentence: str, evidence_text: str, premise: str = "") -> list[
         parts = [p for p in re.split(r"[-'.]", key) if p]
         if len(parts) > 1 and all(p in have or _NUMBER_WORDS.get(p) in have or f"{p}s" in have for p in parts):
             continue  # "Kyiv-based" from "Kyiv" and "based"; "9-month" from "nine months"
-        if premise and premise_spelling(name, premise):
+        if premise and premise_spelling(name, premise, have):
             continue
         missing.append(name)
     return missing
+
+
+def shown_words(evidence: Evidence) -> frozenset[str]:
+    """Every normalised word of the evidence the model read (its blocks' texts, titles, outlets, dates)."""
+    return frozenset(_words(" ".join(_context(b) for b in evidence.blocks)) |
+                     initialisms_in(" ".join(_context(b) for b in evidence.blocks)))
+
+
+def premise_words(premise: str, shown: frozenset[str]) -> set[str]:
+    """The question's words that a sentence may repeat without its cited article holding them: those no
+    shown passage holds (the articles word the user's premise otherwise).
+
+    Reason: when a shown passage names the question's subject ("Umerov", "Polish"), a sentence about that
+    subject that cites an article never naming it has fastened another story's fact to it (seed questions
+    among the SQuAD paragraphs: "Umerov requested a reference to ... the Court of Justice [5]", "The Polish
+    president declared ..." quoting Syrskyi). Such a name must be in the cited passage's article
+    (`VerificationPolicy` reads the whole article through `article_text`), not only somewhere in the evidence.
+    """
+    return _words(premise) - shown
 
 
 def claim_text(sentence: str, question: str, with_question: bool = True, min_words: int = 6) -> str:
@@ -316,16 +340,21 @@ class VerificationPolicy:
     """The checks a sentence must pass, with their settings; built from `Settings`."""
 
     def __init__(self, embed: Any, *, min_support_similarity: float, check_names: bool = True,
-                 with_question: bool = True) -> None:
+                 with_question: bool = True, article_text: Callable[[str], str] | None = None) -> None:
         self.embed = embed  # texts -> unit vectors (the bundled MiniLM)
+        # doc_id -> the whole article's text (title and passages): where a question's name is looked up
+        # when the cited passage lacks it (`premise_words`); None: the passage alone.
+        self.article_text = article_text
         self.min_support_similarity = min_support_similarity
         self.check_names = check_names
         self.with_question = with_question
 
     @classmethod
-    def from_settings(cls, settings: Any, embed: Any) -> VerificationPolicy:
+    def from_settings(cls, settings: Any, embed: Any,
+                      article_text: Callable[[str], str] | None = None) -> VerificationPolicy:
         return cls(embed, min_support_similarity=settings.tuning.min_support_similarity,
-                   check_names=settings.verify_names, with_question=settings.tuning.verify_with_question)
+                   check_names=settings.verify_names, with_question=settings.tuning.verify_with_question,
+                   article_text=article_text)
 
     def support_similarity(self, vector: np.ndarray, block: EvidenceBlock) -> tuple[float, list[int]]:
         """Best cosine of the sentence to one sentence, or two adjacent sentences, of the block."""
@@ -358,10 +387,13 @@ class VerificationPolicy:
         verdict, as `verify` reads it (bench/verification_reading.py compares readings with it)."""
         return self._check(sentence, vector, block, question)
 
-    def _check(self, sentence: str, vector: np.ndarray, block: EvidenceBlock, question: str) -> dict[str, Any]:
+    def _check(self, sentence: str, vector: np.ndarray, block: EvidenceBlock, question: str,
+               shown: frozenset[str] = frozenset(), articles: dict[str, set[str]] | None = None) -> dict[str, Any]:
         c = block.citation
         context = _context(block)
-        missing = missing_names(sentence, context, question) if self.check_names else []
+        missing = missing_names(sentence, context, question, shown) if self.check_names else []
+        if missing and shown and question:
+            missing = self._in_article(missing, block, question, articles)
         similarity, which = self.support_similarity(vector, block)
         if not_evidence(sentence, [block.sentence(i) for i in which], c.text):
             # A sentence addressed to the assistant is never support (rag.answer.injection), by any path below.
@@ -374,27 +406,45 @@ class VerificationPolicy:
         return {"block": block.n, "missing_names": missing, "names": not missing,
                 "similarity": round(similarity, 3), "meaning": meaning, "support": which}
 
+    def _in_article(self, missing: list[str], block: EvidenceBlock, question: str,
+                    articles: dict[str, set[str]] | None) -> list[str]:
+        """`missing` without the question's own names that the block's whole article holds (`premise_words`)."""
+        asked = _words(question)
+        if self.article_text is None or not any(_name_key(n) & asked for n in missing):
+            return missing
+        cache = articles if articles is not None else {}
+        doc_id = block.citation.doc_id
+        if doc_id not in cache:
+            cache[doc_id] = _words(self.article_text(doc_id))
+        held = cache[doc_id]
+        return [n for n in missing if not (_name_key(n) & asked and _name_key(n) & held)]
+
     def _two_blocks(self, claim: str, results: dict[int, dict[str, Any]], blocks: dict[int, EvidenceBlock],
-                    question: str) -> list[int]:
+                    question: str, shown: frozenset[str] = frozenset()) -> list[int]:
         """Two shown blocks that support the sentence together: one means it, and its names are in the two.
 
         Reason (issue 21): "The Winter Olympics will be held at San Siro, Italy." joins a venue from one
         passage and a country from another; each alone misses a name, and the model cited one.
         """
         best: tuple[float, list[int]] | None = None
+        asked = _words(question) if question else set()
         for a, ra in results.items():
             if not ra["meaning"] or ra["names"]:
                 continue
+            if any(_name_key(n) & asked for n in ra["missing_names"]):
+                continue  # the question's subject must be in the passage that says the thing (`premise_words`)
             for b in blocks:
                 if b == a:
                     continue
                 both = " ".join(_context(blocks[n]) for n in (a, b))
-                if not missing_names(claim, both, question) and (best is None or ra["similarity"] > best[0]):
+                if not missing_names(claim, both, question, shown) and (best is None or ra["similarity"] > best[0]):
                     best = (ra["similarity"], [a, b])
         return best[1] if best else []
 
     def verify(self, text: str, evidence: Evidence, question: str = "") -> Verified:
         blocks = {b.n: b for b in evidence.blocks}
+        shown = shown_words(evidence)
+        articles: dict[str, set[str]] = {}  # doc_id -> its words, read once per answer (`_in_article`)
         pieces = [(text[s:e], text[max(0, s - 1):s]) for s, e in split_sentences(text)]
         # A piece with no word in it (",,, [1][3]": punctuation the model left between citations) claims
         # nothing; read after the question, it would even pass the meaning check on the question's words.
@@ -424,24 +474,24 @@ class VerificationPolicy:
                 out.notes.append(f"removed a sentence that repeats itself: {claim[:80]!r}")
                 out.sentences.append(record)
                 continue
-            results = {n: self._check(claim, vector, blocks[n], question) for n in numbers}
+            results = {n: self._check(claim, vector, blocks[n], question, shown, articles) for n in numbers}
             good = [n for n, r in results.items() if r["names"] and r["meaning"]]
             if not good:  # try the other blocks the model was shown: a wrong or missing citation
-                others = {n: self._check(claim, vector, b, question) for n, b in blocks.items() if n not in results}
+                others = {n: self._check(claim, vector, b, question, shown, articles) for n, b in blocks.items() if n not in results}
                 ranked = sorted((r["similarity"], n) for n, r in others.items() if r["names"] and r["meaning"])
                 if ranked:
                     good = [ranked[-1][1]]
                     out.notes.append(f"re-cited {claim[:80]!r} to [{good[0]}] (cited {numbers or 'nothing'})")
                 results.update(others)
             if not good and self.check_names:
-                good = self._two_blocks(claim, results, blocks, question)
+                good = self._two_blocks(claim, results, blocks, question, shown)
                 if good:
                     out.notes.append(f"cited {claim[:80]!r} to [{good[0]}][{good[1]}]: its names are in the two together")
             if not good and self.check_names:
                 trimmed = without_apposition(claim, results)
                 if trimmed:
                     tvec = np.asarray(self.embed([claim_text(trimmed, question, self.with_question)]), dtype=np.float32)[0]
-                    retry = {n: self._check(trimmed, tvec, b, question) for n, b in blocks.items()}
+                    retry = {n: self._check(trimmed, tvec, b, question, shown, articles) for n, b in blocks.items()}
                     passing = sorted((r["similarity"], n) for n, r in retry.items() if r["names"] and r["meaning"])
                     if passing:
                         out.notes.append(f"cut the unsupported {claim[len(trimmed.rstrip('.')):].strip(' .')!r} "
@@ -476,6 +526,12 @@ class VerificationPolicy:
             return out
         out.text = "".join(kept_text).strip()
         return out
+
+
+def _name_key(name: str) -> set[str]:
+    """The forms under which a name is looked up among `_words`."""
+    key = normalise(name).strip(".-")
+    return {key, undotted(key)}
 
 
 def _context(block: EvidenceBlock) -> str:

@@ -365,3 +365,60 @@ def test_a_sentence_that_loops_on_one_word_is_removed(embed) -> None:
 ])
 def test_a_loop_is_one_word_four_times_running(sentence: str, looping: bool) -> None:
     assert loops(sentence) is looping
+
+
+# ------------------------------------- the question's subject belongs to the cited article (premise_words)
+_SQUAD_LIKE = _passage(2, "He claimed the nationalisation law conflicted with the Treaty of Rome, and requested a reference "
+                          "be made to the Court of Justice.", title="", start=0)
+_UMEROV = _passage(1, "Defence minister Rustem Umerov asked France for ammunition, artillery and air defence.")
+
+
+def _articles(*passages: Citation):
+    texts = {p.doc_id: f"{p.title} {p.text}" for p in passages}
+    return lambda doc_id: texts[doc_id]
+
+
+def test_a_question_name_the_evidence_holds_must_be_in_the_cited_article(embed) -> None:
+    # Seed article among SQuAD paragraphs: the model gave Umerov the request of a paragraph about Costa.
+    question = "What did Umerov request?"
+    passages = [_UMEROV, _SQUAD_LIKE]
+    evidence = select_evidence(question, embed([question])[0], passages, embed, budget_chars=2000, lexical_weight=0.3)
+    policy = VerificationPolicy.from_settings(Settings(), embed, _articles(*passages))
+    cited = next(b.n for b in evidence.blocks if b.citation.doc_id == "d2")
+    verified = policy.verify(f"Umerov requested a reference to the Court of Justice [{cited}].", evidence, question)
+    assert verified.text == "", verified.notes  # not re-cited to the Umerov passage nor to the two together
+
+
+def test_the_same_answer_from_the_article_naming_the_subject_is_kept(embed) -> None:
+    question = "What did Umerov request?"
+    passages = [_UMEROV, _SQUAD_LIKE]
+    evidence = select_evidence(question, embed([question])[0], passages, embed, budget_chars=2000, lexical_weight=0.3)
+    policy = VerificationPolicy.from_settings(Settings(), embed, _articles(*passages))
+    cited = next(b.n for b in evidence.blocks if b.citation.doc_id == "d1")
+    verified = policy.verify(f"Umerov requested ammunition, artillery and air defence [{cited}].", evidence, question)
+    assert verified.text.startswith("Umerov requested ammunition"), verified.notes
+
+
+def test_a_question_name_elsewhere_in_the_cited_article_is_enough(embed) -> None:
+    # "US" is in the question and in another shown passage; the cited passage lacks it, its article has it.
+    question = "Which federal personnel were sent to major US airports this week?"
+    passages = [_passage(1, "Immigration and Customs Enforcement agents were deployed to the largest airports on Monday, "
+                            "officials said; ICE agents joined security lines.", title="ICE agents deployed at airports"),
+                _passage(2, "US travel fell in March.", title="Travel slump")]
+    evidence = select_evidence(question, embed([question])[0], passages, embed, budget_chars=2000, lexical_weight=0.3)
+    article = {"d1": "ICE agents deployed at airports. The US government sent them. " + passages[0].text,
+               "d2": "Travel slump. US travel fell in March."}
+    policy = VerificationPolicy.from_settings(Settings(), embed, article.__getitem__)
+    cited = next(b.n for b in evidence.blocks if b.citation.doc_id == "d1")
+    verified = policy.verify(f"ICE agents were sent to major US airports this week [{cited}].", evidence, question)
+    assert "ICE agents" in verified.text, verified.notes
+    without_article = VerificationPolicy.from_settings(Settings(), embed).verify(
+        f"ICE agents were sent to major US airports this week [{cited}].", evidence, question)
+    assert without_article.text == ""  # the passage alone does not name the question's "US"
+
+
+def test_a_question_name_no_shown_passage_holds_stays_the_users_premise() -> None:
+    assert missing_names("England won the Euros [1].", "England beat Spain in the final.",
+                         "Who won the 2025 Euros?", frozenset({"england", "beat", "spain"})) == []
+    assert missing_names("England won the Euros [1].", "England beat Spain in the final.",
+                         "Who won the 2025 Euros?", frozenset({"euros"})) == ["Euros"]
