@@ -40,7 +40,7 @@ from rag.answer.injection import not_evidence
 from rag.types import cited_numbers, split_sentences, strip_citations
 
 __all__ = ["VerificationPolicy", "loops", "Verified", "with_citations", "claim_text", "missing_names", "names_in", "normalise",
-           "is_absence", "number_words", "without_apposition", "premise_spelling", "stated_fragment", "undotted", "unhyphenated", "ordinal", "magnitude", "joined_units", "initialisms_in"]
+           "is_absence", "on_the_subject", "fastened_to_subject", "number_words", "without_apposition", "premise_spelling", "stated_fragment", "undotted", "unhyphenated", "ordinal", "magnitude", "joined_units", "initialisms_in"]
 
 _MONTHS = {"jan": "january", "feb": "february", "mar": "march", "apr": "april", "jun": "june", "jul": "july",
            "aug": "august", "sep": "september", "sept": "september", "oct": "october", "nov": "november",
@@ -273,6 +273,41 @@ def premise_words(premise: str, shown: frozenset[str]) -> set[str]:
     (`VerificationPolicy` reads the whole article through `article_text`), not only somewhere in the evidence.
     """
     return _words(premise) - shown
+
+
+def on_the_subject(question: str, passages: list[Any], article_text: Callable[[str], str]) -> list[Any]:
+    """`passages` without those whose article names none of the question's names that another passage's
+    article names; all of them when no article names any.
+
+    Reason: a passage from an article that never names what the question is about ("Umerov", "NATO")
+    cannot answer it, and a small model fastens its words to the question's subject anyway (seed
+    questions among the SQuAD paragraphs: "Umerov requested a reference to ... the Court of Justice");
+    an article naming at least one of the question's names stays, so a question of many names keeps
+    every article about any of them.
+    """
+    opening = question.strip()
+    opening = opening[:1].lower() + opening[1:]  # "Did ..." / "Name ...": the question's first word is no name
+    asked = [_name_key(n) for n in names_in(opening) if not n[0].isdigit()]
+    if not asked or len(passages) < 2:
+        return passages
+    words: dict[str, set[str]] = {}
+    for p in passages:
+        if p.doc_id not in words:
+            words[p.doc_id] = _words(article_text(p.doc_id))
+    named = {d for d, held in words.items() if any(key & held for key in asked)}
+    if not named:
+        return passages
+    return [p for p in passages if p.doc_id in named]
+
+
+def fastened_to_subject(record: dict[str, Any], question: str) -> bool:
+    """A removed sentence that some shown passage means, and that fails there only for names the
+    question gives: the model gave the question's subject another article's fact (`premise_words`)."""
+    if not record.get("removed") or not question:
+        return False
+    asked = _words(question)
+    return any(r.get("meaning") and r.get("missing_names") and all(_name_key(n) & asked for n in r["missing_names"])
+               for r in record.get("checks", {}).values())
 
 
 def claim_text(sentence: str, question: str, with_question: bool = True, min_words: int = 6) -> str:

@@ -335,3 +335,45 @@ def test_a_summary_of_an_article_that_is_not_indexed_is_refused(tmp_path: Path) 
     named = assistant.ask("Summarize the article about the Delta jet that flipped in Toronto.")
     assert named.kind == "summary" and not named.refused, named.notes
     assert named.citations[0].title == "Delta jet flips in Toronto"
+
+
+# ------------------------------------------- an answer that took another article's fact (issue 21, seed among SQuAD)
+_COSTA = ("Costa claimed the nationalisation law conflicted with the Treaty of Rome, and requested a reference be "
+          "made to both the Italian Constitutional Court and the Court of Justice under article 267.")
+
+
+def _seed_among_others(tmp_path: Path, llm) -> Assistant:
+    """The seed article indexed beside an unrelated paragraph that shares the question's verb."""
+    from ..conftest import CORPUS
+
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    for f in Path(CORPUS).glob("*.md"):
+        (corpus / f.name).write_text(f.read_text(encoding="utf-8"), encoding="utf-8")
+    write_article(corpus, "costa.md", _COSTA, title="Costa v ENEL")
+    assistant = Assistant(Settings(data_dir=tmp_path / "idx"), llm=llm)
+    assistant.index(corpus)
+    return assistant
+
+
+@pytest.mark.model
+def test_an_answer_giving_the_subject_another_articles_fact_is_asked_again_without_that_article(tmp_path: Path) -> None:
+    every = "".join(f"[{n}]" for n in range(1, 7))
+    llm = _RecordingFake(messages=iter([AIMessage("Umerov requested a reference be made to both the Italian Constitutional Court and "
+                                                  f"the Court of Justice under article 267 {every}."),
+                                        AIMessage("Umerov urged France to donate more weapons and ammunition [1].")]),
+                         seen=[])
+    assistant = _seed_among_others(tmp_path, llm)
+    first = assistant.chain.gather(assistant.chain.plan("What did Umerov request?"))
+    assert "Costa" in first.evidence_text  # the distractor is among what the model reads first
+    answer = assistant.ask("What did Umerov request?")
+    assert not answer.refused and answer.text.startswith("Umerov urged France"), (answer.text, answer.notes)
+    assert any("asked again" in n for n in answer.notes)
+    assert len(llm.seen) == 2 and "Costa" not in llm.seen[1][-1]  # the second prompt is without the Costa paragraph
+
+
+@pytest.mark.model
+def test_a_refusal_for_other_reasons_asks_the_model_once(tmp_path: Path) -> None:
+    llm = _RecordingFake(messages=iter([AIMessage("Umerov requested 900 tanks from Germany [1].")]), seen=[])
+    answer = _seed_among_others(tmp_path, llm).ask("What did Umerov request?")
+    assert answer.refused and len(llm.seen) == 1, answer.notes
