@@ -41,7 +41,8 @@ from langchain_core.messages import SystemMessage
 from langchain_core.output_parsers import StrOutputParser
 from langchain_core.prompts import ChatPromptTemplate
 
-from rag.answer.evidence import Evidence, content_stems, human_date, lead_evidence, select_evidence
+from rag.answer.evidence import (Evidence, completing_sentences, content_stems, human_date, lead_evidence,
+                                 select_evidence)
 from rag.answer.injection import about_assistant, without_instructions
 from rag.answer.prompts import (ABOUT_ASSISTANT, ANSWER_TEMPLATE, REFUSAL_REASONS, REWRITE_EXAMPLES, REWRITE_SYSTEM,
                                 REWRITE_TEMPLATE, SENTINEL, SUMMARY_GUIDANCE, SYSTEM_PROMPT, LIST_GUIDANCE, EXPLAIN_GUIDANCE)
@@ -381,12 +382,15 @@ class AnswerChain:
                 continue
             yield Event("token", held)
             held = ""
-        verdict = self.verify("".join(pieces), gathered)
+        raw = "".join(pieces)
+        verdict = self.verify(raw, gathered)
         focused = self.refocus(gathered, verdict)
         if focused is not None:
             yield Event("status", "Answering again from the articles that name the question's subject…")
             gathered = focused
-            verdict = self.verify("".join(self.write(gathered)), gathered)
+            raw = "".join(self.write(gathered))
+            verdict = self.verify(raw, gathered)
+        verdict = self.complete(raw, gathered, verdict)
         answer.sentences = verdict.sentences
         answer.notes.extend(verdict.notes)
         if verdict.refusal is not None:
@@ -461,6 +465,22 @@ class AnswerChain:
         passages = [cited.get(p.n, p) for p in gathered.answer.passages]
         return Verdict(verified.text, sentences=verified.sentences, notes=verified.notes, citations=citations,
                        passages=passages)
+
+    def complete(self, raw: str, gathered: Gathered, verdict: Verdict) -> Verdict:
+        """A long answer (why / how / summarize, `EXPLAIN_GUIDANCE` or `SUMMARY_GUIDANCE`) of fewer than
+        `LONG_ANSWER_SENTENCES` kept sentences, completed with the evidence's best sentences it lacks
+        (`rag.answer.evidence.completing_sentences`) and verified again whole; any other verdict as it is."""
+        if (verdict.refusal is not None or gathered.evidence is None
+                or gathered.guidance not in (EXPLAIN_GUIDANCE, SUMMARY_GUIDANCE)):
+            return verdict
+        kept = [s["text"] for s in verdict.sentences if s.get("kind") == "claim" and not s.get("removed")]
+        question_vec = self._embed([gathered.question])[0]
+        added = completing_sentences(question_vec, gathered.question, gathered.evidence, kept, self._embed)
+        if not added:
+            return verdict
+        completed = self.verify(raw.rstrip() + " " + " ".join(added), gathered)
+        completed.notes.append(f"completed the answer with {len(added)} sentence(s) of the articles it cites")
+        return completed
 
     def refocus(self, gathered: Gathered, verdict: Verdict) -> Gathered | None:
         """The evidence again without the articles that never name the question's subject

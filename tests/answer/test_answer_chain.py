@@ -377,3 +377,14 @@ def test_a_refusal_for_other_reasons_asks_the_model_once(tmp_path: Path) -> None
     llm = _RecordingFake(messages=iter([AIMessage("Umerov requested 900 tanks from Germany [1].")]), seen=[])
     answer = _seed_among_others(tmp_path, llm).ask("What did Umerov request?")
     assert answer.refused and len(llm.seen) == 1, answer.notes
+
+
+def test_a_one_sentence_answer_to_a_why_question_is_completed_from_the_evidence(seed_index_dir: Path) -> None:
+    question = "Why did Umerov say strengthening combat units is important?"
+    answer = _assistant(seed_index_dir, "Umerov said strengthening combat units is important to repel present "
+                                        "attacks and discourage upcoming offensives [1].").ask(question)
+    assert not answer.refused, answer.notes
+    claims = [s for s in answer.sentences if s["kind"] == "claim" and not s["removed"]]
+    assert len(claims) >= 3 and all(s["citations"] for s in claims), answer.text
+    assert any("completed the answer" in n for n in answer.notes)
+    assert answer.text.startswith("Umerov said strengthening combat units")  # the model's own sentence first

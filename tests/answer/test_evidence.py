@@ -98,3 +98,34 @@ def test_a_window_that_does_not_fit_falls_back_to_the_sentence_alone(embed) -> N
     evidence = select_evidence(question, embed([question])[0], [ATTRIBUTION], embed, budget_chars=90,
                                lexical_weight=0.3)
     assert evidence.format().endswith("[1] Ukraine received 40 new air defence systems from its partners this spring.")
+
+
+# ------------------------------------------------- long answers completed from the evidence (issue 21)
+def _quake_evidence(embed, question: str):
+    from rag.answer.evidence import select_evidence
+
+    passages = [_passage(1, "a", "Greek authorities closed schools on the island after the earthquakes. Residents slept "
+                              "outdoors for several nights. It was the strongest swarm in decades. Ferries added extra "
+                              "sailings for people leaving the island. The government declared a state of emergency.",
+                         title="Earthquakes near Santorini")]
+    return select_evidence(question, embed([question])[0], passages, embed, budget_chars=2000, lexical_weight=0.3)
+
+
+def test_a_short_long_answer_is_completed_with_the_best_sentences_it_lacks(embed) -> None:
+    from rag.answer.evidence import completing_sentences
+
+    question = "How did Greek authorities and residents respond to the earthquakes near Santorini?"
+    evidence = _quake_evidence(embed, question)
+    kept = ["Greek authorities closed schools on the island after the earthquakes."]
+    added = completing_sentences(embed([question])[0], question, evidence, kept, embed, target=4)
+    assert len(added) == 3 and all(a.endswith("[1]") for a in added), added
+    assert not any(a.startswith("Greek authorities closed schools") for a in added)  # already said
+    assert not any(a.startswith("It was") for a in added)  # a back-reference means nothing alone
+
+
+def test_a_long_answer_with_enough_sentences_is_not_completed(embed) -> None:
+    from rag.answer.evidence import completing_sentences
+
+    question = "How did residents respond to the earthquakes?"
+    evidence = _quake_evidence(embed, question)
+    assert completing_sentences(embed([question])[0], question, evidence, ["a.", "b.", "c."], embed, target=3) == []
